@@ -290,6 +290,8 @@ type KubeconfigSpec struct {
 // KubeconfigTarget is the API server a kubeconfig talks to.
 // CA names a CertificateAuthority or TrustBundle whose certificates verify the server.
 type KubeconfigTarget struct {
+	// Name is the cluster entry's name inside the kubeconfig; default the object name.
+	Name          string `json:"name,omitempty"`
 	Server        string `json:"server"`
 	CA            string `json:"ca"`
 	TLSServerName string `json:"tlsServerName,omitempty"`
@@ -312,6 +314,12 @@ type Authorization struct {
 type ClusterRoleBindings struct {
 	Cluster      string   `json:"cluster"`
 	ClusterRoles []string `json:"clusterRoles"`
+	// Group overrides the bound group (default kubeconfig:<name>); kubeadm binds
+	// kubeadm:cluster-admins, which its admin.conf carries.
+	Group string `json:"group,omitempty"`
+	// Name overrides the ClusterRoleBinding name when exactly one role is bound
+	// (default gitca:kubeconfig:<name>:<role>); kubeadm's is kubeadm:cluster-admins.
+	Name string `json:"name,omitempty"`
 }
 
 // TrustBundle is a merged, de-duplicated, sorted set of CA certificates.
