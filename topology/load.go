@@ -1,0 +1,203 @@
+package topology
+
+import (
+	"cmp"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Load reads the topology repo at dir: every *.yaml and *.yml file below it
+// (hidden files and directories such as .git skipped, and SOPS-encrypted
+// *.sops.yaml files skipped because they are imported keys, not documents),
+// each holding any number of documents. It then expands presets, fills
+// defaults and validates the whole, and returns either a topology whose
+// slices are sorted by name or an ErrorList naming every problem with its
+// file:line:col relative to dir.
+//
+// Structural errors (YAML syntax, unknown fields, wrong types, unknown kinds)
+// stop Load before the semantic checks, because those would mostly report the
+// same typo again as a missing value.
+func Load(dir string) (*Topology, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := topologyFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	t := &Topology{Root: root}
+	var errs ErrorList
+	var configs []*Config
+	for _, rel := range files {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+		if err != nil {
+			return nil, err
+		}
+		objs, ferrs := decodeFile(rel, data)
+		errs = append(errs, ferrs...)
+		for _, o := range objs {
+			switch o := o.(type) {
+			case *Config:
+				configs = append(configs, o)
+			case *CertificateAuthority:
+				t.CAs = append(t.CAs, o)
+			case *Certificate:
+				t.Certificates = append(t.Certificates, o)
+			case *KeyPair:
+				t.KeyPairs = append(t.KeyPairs, o)
+			case *Kubeconfig:
+				t.Kubeconfigs = append(t.Kubeconfigs, o)
+			case *TrustBundle:
+				t.TrustBundles = append(t.TrustBundles, o)
+			case *Preset:
+				t.Presets = append(t.Presets, o)
+			}
+		}
+	}
+	if len(configs) > 0 {
+		t.Config = *configs[0]
+	}
+	for _, c := range configs[min(1, len(configs)):] {
+		errs = append(errs, &FieldError{Pos: c.Origin.Position, Field: "kind",
+			Msg: fmt.Sprintf("only one Config document is allowed, the first is at %s", posString(configs[0].Origin.Position))})
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+
+	t.sort()
+	errs = append(errs, t.expandPresets()...)
+	t.Default()
+	t.sort()
+	errs = append(errs, t.validate()...)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// topologyFiles lists the YAML files below root as slash-separated paths
+// relative to it, sorted, so load order never depends on the file system.
+func topologyFiles(root string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if p != root && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if strings.HasSuffix(name, ".sops.yaml") || strings.HasSuffix(name, ".sops.yml") {
+			return nil
+		}
+		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	})
+	slices.Sort(files)
+	return files, err
+}
+
+// expandPresets merges what each Preset generates into t. Unknown preset types
+// are left to validate, which lists the known ones.
+func (t *Topology) expandPresets() ErrorList {
+	var errs ErrorList
+	for _, p := range t.Presets {
+		expand, ok := presetExpanders[p.Spec.Type]
+		if !ok {
+			continue
+		}
+		x, err := expand(p)
+		if err != nil {
+			errs = append(errs, presetErrors(p, err)...)
+		}
+		if x == nil {
+			continue
+		}
+		// Expanders are expected to set these; filling them here keeps a
+		// forgetful expander from producing errors that point nowhere.
+		origin := func(o *Origin, kind string, apiVersion, k *string) {
+			if o.File == "" {
+				*o = p.Origin
+			}
+			if o.Preset == "" {
+				o.Preset = p.Metadata.Name
+			}
+			defaultString(apiVersion, APIVersion)
+			defaultString(k, kind)
+		}
+		for _, o := range x.CAs {
+			origin(&o.Origin, KindCertificateAuthority, &o.APIVersion, &o.Kind)
+		}
+		for _, o := range x.Certificates {
+			origin(&o.Origin, KindCertificate, &o.APIVersion, &o.Kind)
+		}
+		for _, o := range x.KeyPairs {
+			origin(&o.Origin, KindKeyPair, &o.APIVersion, &o.Kind)
+		}
+		for _, o := range x.Kubeconfigs {
+			origin(&o.Origin, KindKubeconfig, &o.APIVersion, &o.Kind)
+		}
+		for _, o := range x.TrustBundles {
+			origin(&o.Origin, KindTrustBundle, &o.APIVersion, &o.Kind)
+		}
+		t.CAs = append(t.CAs, x.CAs...)
+		t.Certificates = append(t.Certificates, x.Certificates...)
+		t.KeyPairs = append(t.KeyPairs, x.KeyPairs...)
+		t.Kubeconfigs = append(t.Kubeconfigs, x.Kubeconfigs...)
+		t.TrustBundles = append(t.TrustBundles, x.TrustBundles...)
+	}
+	return errs
+}
+
+func presetErrors(p *Preset, err error) ErrorList {
+	switch e := err.(type) {
+	case ErrorList:
+		return e
+	case *FieldError:
+		return ErrorList{e}
+	}
+	return ErrorList{errAt(p.Origin, "spec", err.Error(), "")}
+}
+
+// sort orders every slice by name; duplicates (an error) by where they were declared.
+func (t *Topology) sort() {
+	sortByName(t.CAs, func(o *CertificateAuthority) (string, Origin) { return o.Metadata.Name, o.Origin })
+	sortByName(t.Certificates, func(o *Certificate) (string, Origin) { return o.Metadata.Name, o.Origin })
+	sortByName(t.KeyPairs, func(o *KeyPair) (string, Origin) { return o.Metadata.Name, o.Origin })
+	sortByName(t.Kubeconfigs, func(o *Kubeconfig) (string, Origin) { return o.Metadata.Name, o.Origin })
+	sortByName(t.TrustBundles, func(o *TrustBundle) (string, Origin) { return o.Metadata.Name, o.Origin })
+	sortByName(t.Presets, func(o *Preset) (string, Origin) { return o.Metadata.Name, o.Origin })
+}
+
+func sortByName[T any](items []*T, key func(*T) (string, Origin)) {
+	slices.SortStableFunc(items, func(a, b *T) int {
+		an, ao := key(a)
+		bn, bo := key(b)
+		return cmp.Or(cmp.Compare(an, bn), comparePos(ao.Position, bo.Position))
+	})
+}
+
+func comparePos(a, b Position) int {
+	return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+}
+
+func posString(p Position) string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
