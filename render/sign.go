@@ -1,0 +1,290 @@
+package render
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1" // #nosec G505 -- RFC 5280 key identifier, not a signature
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// Backdate is subtracted from "now" for NotBefore, so a certificate is already
+// valid on a machine whose clock runs a little behind (cert-manager and kubeadm
+// do the same).
+const Backdate = 5 * time.Minute
+
+// CertSpec is everything about a certificate that the topology decides.
+type CertSpec struct {
+	Subject     topology.Subject
+	CA          bool             // CA certificate; Profile ignored
+	PathLen     *int             // CA only; nil → no path length constraint
+	Profile     topology.Profile // leafs: server | client | peer
+	DNSNames    []string
+	IPAddresses []net.IP
+	URIs        []*url.URL
+	NotBefore   time.Time // caller passes now - Backdate
+	NotAfter    time.Time
+}
+
+// serialBits is the size of every serial number: 159 bits keeps the DER INTEGER
+// positive within RFC 5280's 20-octet limit, as cert-manager does.
+const serialBits = 159
+
+// SignCertificate issues a certificate for pub, signed by issuer with issuerKey.
+// With issuer nil the certificate is self-signed, and issuerKey must be the
+// private half of pub.
+//
+// NotAfter is clamped to the issuer's NotAfter: a certificate never outlives its
+// CA. The serial number is read from r (nil → crypto/rand), so a deterministic r
+// gives a deterministic serial; the certificate bytes are then deterministic too
+// for Ed25519 and RSA issuer keys, whose signatures use no randomness, while
+// ECDSA signatures draw from the crypto packages' global source (see
+// testing/cryptotest.SetGlobalRandom).
+func SignCertificate(spec CertSpec, pub crypto.PublicKey, issuer *x509.Certificate, issuerKey crypto.Signer, r io.Reader) (*x509.Certificate, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	if pub == nil {
+		return nil, errors.New("no public key to certify")
+	}
+	if issuerKey == nil {
+		return nil, errors.New("no issuer key to sign with")
+	}
+	if _, err := KeyAlgorithmOf(pub); err != nil {
+		return nil, fmt.Errorf("subject key: %w", err)
+	}
+	if issuer == nil {
+		if !KeyMatches(issuerKey, pub) {
+			return nil, errors.New("self-signed certificate: the signing key is not the private half of the certified public key")
+		}
+	} else {
+		if err := checkIssuer(spec, issuer, issuerKey); err != nil {
+			return nil, err
+		}
+	}
+
+	notAfter := spec.NotAfter
+	if issuer != nil && notAfter.After(issuer.NotAfter) {
+		notAfter = issuer.NotAfter
+	}
+	if !notAfter.After(spec.NotBefore) {
+		if issuer != nil && notAfter.Equal(issuer.NotAfter) {
+			return nil, fmt.Errorf("issuer %q expires at %s, not after the new certificate's NotBefore %s",
+				issuer.Subject.CommonName, issuer.NotAfter.UTC().Format(time.RFC3339), spec.NotBefore.UTC().Format(time.RFC3339))
+		}
+		return nil, fmt.Errorf("NotAfter %s is not after NotBefore %s",
+			notAfter.UTC().Format(time.RFC3339), spec.NotBefore.UTC().Format(time.RFC3339))
+	}
+
+	serial, err := newSerial(r)
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkixName(spec.Subject),
+		NotBefore:             spec.NotBefore,
+		NotAfter:              notAfter,
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+		DNSNames:              spec.DNSNames,
+		IPAddresses:           spec.IPAddresses,
+		URIs:                  spec.URIs,
+	}
+	if spec.CA {
+		tmpl.IsCA = true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+		tmpl.MaxPathLen = -1
+		if spec.PathLen != nil {
+			if *spec.PathLen < 0 {
+				return nil, fmt.Errorf("negative path length %d", *spec.PathLen)
+			}
+			tmpl.MaxPathLen = *spec.PathLen
+			// Without MaxPathLenZero a zero MaxPathLen means "unset"; with it, "pathlen:0".
+			tmpl.MaxPathLenZero = *spec.PathLen == 0
+		}
+	} else {
+		eku, err := extKeyUsages(spec.Profile)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtKeyUsage = eku
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		// RSA key exchange (TLS 1.2 RSA cipher suites) encrypts to the leaf key.
+		if _, ok := pub.(*rsa.PublicKey); ok {
+			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+		}
+	}
+
+	parent := tmpl
+	if issuer != nil {
+		parent = issuer
+	}
+	der, err := x509.CreateCertificate(r, tmpl, parent, pub, issuerKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing %q: %w", spec.Subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// checkIssuer refuses to sign what would not verify: a non-CA issuer, a key that
+// is not the issuer's, or a sub-CA below a CA whose path length is exhausted.
+func checkIssuer(spec CertSpec, issuer *x509.Certificate, issuerKey crypto.Signer) error {
+	name := issuer.Subject.CommonName
+	if !issuer.BasicConstraintsValid || !issuer.IsCA {
+		return fmt.Errorf("issuer %q is not a CA certificate", name)
+	}
+	if issuer.KeyUsage != 0 && issuer.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return fmt.Errorf("issuer %q lacks the certificate-signing key usage", name)
+	}
+	if !KeyMatches(issuerKey, issuer.PublicKey) {
+		return fmt.Errorf("the signing key does not match the certificate of issuer %q", name)
+	}
+	if spec.CA && issuer.MaxPathLen == 0 && issuer.MaxPathLenZero {
+		return fmt.Errorf("issuer %q has path length 0 and cannot sign a CA", name)
+	}
+	return nil
+}
+
+func extKeyUsages(p topology.Profile) ([]x509.ExtKeyUsage, error) {
+	switch p {
+	case topology.ProfileServer:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, nil
+	case topology.ProfileClient:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
+	case topology.ProfilePeer:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, nil
+	}
+	return nil, fmt.Errorf("unknown certificate profile %q (want one of %v)", p, topology.Profiles)
+}
+
+func pkixName(s topology.Subject) pkix.Name {
+	return pkix.Name{
+		CommonName:         s.CommonName,
+		Organization:       s.Organizations,
+		OrganizationalUnit: s.OrganizationalUnit,
+		Country:            s.Countries,
+		Locality:           s.Localities,
+	}
+}
+
+// newSerial reads a positive serial number of exactly serialBits bits from r.
+// The top bit is forced to one, so the serial is never zero and always encodes
+// to the same length; the remaining 158 bits are random.
+func newSerial(r io.Reader) (*big.Int, error) {
+	buf := make([]byte, (serialBits+7)/8)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("reading serial number randomness: %w", err)
+	}
+	n := new(big.Int).SetBytes(buf)
+	// Keep the low serialBits bits, then set the highest of them.
+	n.SetBit(n, len(buf)*8-1, 0) // 160 → 159 bits: clear bit 159
+	n.SetBit(n, serialBits-1, 1)
+	return n, nil
+}
+
+// subjectKeyID is RFC 5280 section 4.2.1.2 method 1: the SHA-1 of the
+// subjectPublicKey BIT STRING. Go 1.25+ defaults to RFC 7093's truncated SHA-256
+// for CAs and sets nothing for leafs, so gitca sets it itself to keep key
+// identifiers stable across Go versions and present on every certificate.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encoding public key: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("decoding SubjectPublicKeyInfo: %w", err)
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes) // #nosec G401 -- identifier, not a security hash
+	return sum[:], nil
+}
+
+// CreateCSR makes a PEM "CERTIFICATE REQUEST" for key carrying spec's subject and
+// SANs, for an offline CA to sign. Usages and validity stay with the signer.
+func CreateCSR(spec CertSpec, key crypto.Signer) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("no private key to sign the request with")
+	}
+	tmpl := &x509.CertificateRequest{
+		Subject:     pkixName(spec.Subject),
+		DNSNames:    spec.DNSNames,
+		IPAddresses: spec.IPAddresses,
+		URIs:        spec.URIs,
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("creating request for %q: %w", spec.Subject.CommonName, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: der}), nil
+}
+
+// SignCSR issues a certificate for the key in a PEM certificate request, after
+// checking the request's signature (proof that the requester holds the key).
+// Only the key is taken from the request: subject, SANs, usages and validity come
+// from spec, because the topology, not the requester, decides what is certified.
+func SignCSR(csrPEM []byte, spec CertSpec, issuer *x509.Certificate, issuerKey crypto.Signer, r io.Reader) (*x509.Certificate, error) {
+	if issuer == nil {
+		return nil, errors.New("signing a request needs an issuer certificate")
+	}
+	var block *pem.Block
+	for rest := csrPEM; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil || block.Type == pemCSR || block.Type == "NEW "+pemCSR {
+			break
+		}
+	}
+	if block == nil {
+		return nil, errors.New("no CERTIFICATE REQUEST PEM block found")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request %q: %w", csr.Subject.CommonName, err)
+	}
+	return SignCertificate(spec, csr.PublicKey, issuer, issuerKey, r)
+}
+
+// VerifyChain checks that leaf chains to root through intermediates at time now,
+// accepting any extended key usage (CAs and client-only leafs verify alike).
+func VerifyChain(leaf *x509.Certificate, intermediates []*x509.Certificate, root *x509.Certificate, now time.Time) error {
+	if leaf == nil || root == nil {
+		return errors.New("verifying a chain needs a leaf and a root")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	inter := x509.NewCertPool()
+	for _, c := range intermediates {
+		if c != nil {
+			inter.AddCert(c)
+		}
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	return err
+}
