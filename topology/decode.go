@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	goyaml "github.com/goccy/go-yaml"
+	goyamlparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -50,7 +52,7 @@ func decodeFile(file string, data []byte) ([]any, ErrorList) {
 		}
 		if err != nil {
 			// The parser cannot resume after a syntax error, so the rest of the file is unread.
-			return objs, append(errs, yamlSyntaxError(file, err))
+			return objs, append(errs, yamlSyntaxError(file, data, err))
 		}
 		obj, derrs := decodeDocument(file, &doc)
 		errs = append(errs, derrs...)
@@ -62,9 +64,17 @@ func decodeFile(file string, data []byte) ([]any, ErrorList) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlSyntaxError turns the parser's "yaml: line 3: ..." into a positioned error.
-// yaml.v3 reports only the line of a syntax error, so the column is 1.
-func yamlSyntaxError(file string, err error) *FieldError {
+// yamlSyntaxError turns a parse failure into a positioned error. yaml.v3 only
+// reports a line, and for parser (not scanner) errors that line is where the
+// enclosing construct started, off by one; goccy/go-yaml's parser reports the
+// offending token's line and column, so it is asked for the position whenever
+// it agrees the file is broken.
+func yamlSyntaxError(file string, data []byte, err error) *FieldError {
+	var ge goyaml.Error
+	if _, perr := goyamlparser.ParseBytes(data, 0); errors.As(perr, &ge) && ge.GetToken() != nil {
+		p := ge.GetToken().Position
+		return &FieldError{Pos: Position{File: file, Line: p.Line, Col: p.Column}, Msg: "invalid YAML: " + ge.GetMessage()}
+	}
 	msg := err.Error()
 	line := 1
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
