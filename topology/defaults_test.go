@@ -141,7 +141,7 @@ func TestDefault(t *testing.T) {
 		},
 		{
 			name: "kubeconfig gets a context, a target name and the leaf policy",
-			in: Topology{Kubeconfigs: []*Kubeconfig{{Metadata: ObjectMeta{Name: "admin"}, Spec: KubeconfigSpec{Secret: SecretRef{Cluster: "c"}}}}},
+			in:   Topology{Kubeconfigs: []*Kubeconfig{{Metadata: ObjectMeta{Name: "admin"}, Spec: KubeconfigSpec{Secret: SecretRef{Cluster: "c"}}}}},
 			check: func(t *testing.T, top *Topology) {
 				s := top.Kubeconfig("admin").Spec
 				assert.Equal(t, []ContextSpec{{Name: "admin"}}, s.Contexts)

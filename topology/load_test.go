@@ -132,10 +132,6 @@ func TestLoadDeterministic(t *testing.T) {
 		"b/a.yml":  doc(docCert, "mid"),
 		"c.yaml":   doc(docCA, "other"),
 	}
-	var order []string
-	for k := range files {
-		order = append(order, k)
-	}
 	dirA := t.TempDir()
 	dirB := t.TempDir()
 	write := func(dir string, keys []string) {

@@ -140,7 +140,7 @@ func TestPresetErrorsPointAtThePreset(t *testing.T) {
 		o.Preset = p.Metadata.Name
 		return &Expansion{Certificates: []*Certificate{{APIVersion: APIVersion, Kind: KindCertificate,
 			Metadata: ObjectMeta{Name: "gen"}, Origin: o,
-			Spec:     CertificateSpec{Issuer: "nope", Profile: ProfileServer, Secret: SecretRef{Cluster: "c"}}}},
+			Spec: CertificateSpec{Issuer: "nope", Profile: ProfileServer, Secret: SecretRef{Cluster: "c"}}}},
 		}, ErrorList{errAt(p.Origin, "spec.kubeadm", "kubeadm settings are required", "")}
 	})
 	dir := writeTree(t, map[string]string{
