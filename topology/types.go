@@ -359,6 +359,7 @@ type Preset struct {
 type PresetSpec struct {
 	Type    string         `json:"type"` // kubeadm
 	Kubeadm *KubeadmPreset `json:"kubeadm,omitempty"`
+	Kcp     *KCPPreset     `json:"kcp,omitempty"`
 }
 
 // KubeadmPreset describes one kubeadm control plane; it expands into the whole kubeadm PKI.
