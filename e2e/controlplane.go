@@ -267,6 +267,11 @@ func tail(s string, n int) string {
 // RunCommand runs a short-lived program with a bounded time and returns its
 // stdout; the error includes stderr.
 func RunCommand(bin string, args []string, env []string) (string, error) {
+	stdout, _, err := runCommand(bin, args, env)
+	return stdout, err
+}
+
+func runCommand(bin string, args []string, env []string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -276,10 +281,10 @@ func RunCommand(bin string, args []string, env []string) (string, error) {
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	if err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w\nstdout: %s\nstderr: %s",
+		return stdout.String(), stderr.String(), fmt.Errorf("%s %s: %w\nstdout: %s\nstderr: %s",
 			filepath.Base(bin), strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String(), nil
+	return stdout.String(), stderr.String(), nil
 }
 
 // waitFor polls check every interval until it returns nil, the process p
@@ -401,7 +406,8 @@ func StartEtcd(t testing.TB, bins Binaries, cfg EtcdConfig) *Etcd {
 }
 
 // Ctl runs etcdctl (API v3) against this member, authenticated with the
-// node's healthcheck-client certificate, and returns its stdout.
+// node's healthcheck-client certificate, and returns its stdout followed by
+// its stderr (etcdctl 3.4 prints endpoint health on stderr).
 func (e *Etcd) Ctl(args ...string) (string, error) {
 	pki := func(f string) string { return filepath.Join(e.Config.PKIDir, "etcd", f) }
 	full := append([]string{
@@ -412,7 +418,8 @@ func (e *Etcd) Ctl(args ...string) (string, error) {
 		"--dial-timeout=3s",
 		"--command-timeout=10s",
 	}, args...)
-	return RunCommand(e.etcdctl, full, []string{"ETCDCTL_API=3"})
+	stdout, stderr, err := runCommand(e.etcdctl, full, []string{"ETCDCTL_API=3"})
+	return stdout + stderr, err
 }
 
 // AddMember announces a new member (etcdctl member add) and returns the

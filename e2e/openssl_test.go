@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The exported kubeadm layout, as kubeadm itself writes it.
+var (
+	kubeadmCAs = []string{"ca", "front-proxy-ca", "etcd/ca"}
+	// leaf -> issuing CA
+	kubeadmLeafs = map[string]string{
+		"apiserver":                "ca",
+		"apiserver-kubelet-client": "ca",
+		"front-proxy-client":       "front-proxy-ca",
+		"apiserver-etcd-client":    "etcd/ca",
+		"etcd/server":              "etcd/ca",
+		"etcd/peer":                "etcd/ca",
+		"etcd/healthcheck-client":  "etcd/ca",
+	}
+	// leaf -> extended key usages, exactly
+	kubeadmProfiles = map[string][]string{
+		"apiserver":                {"TLS Web Server Authentication"},
+		"apiserver-kubelet-client": {"TLS Web Client Authentication"},
+		"front-proxy-client":       {"TLS Web Client Authentication"},
+		"apiserver-etcd-client":    {"TLS Web Client Authentication"},
+		"etcd/healthcheck-client":  {"TLS Web Client Authentication"},
+		"etcd/server":              {"TLS Web Server Authentication", "TLS Web Client Authentication"},
+		"etcd/peer":                {"TLS Web Server Authentication", "TLS Web Client Authentication"},
+	}
+	kubeadmKubeconfigs = []string{"admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf"}
+)
+
+func requireOpenSSL(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not on PATH: run `make tools`")
+	}
+	return p
+}
+
+func openssl(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := RunCommand(bin, args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestExportedPKIWithOpenSSL checks gitca's kubeadm export of every node
+// with the openssl CLI: layout, chains, profiles, SANs, key pairs, modes.
+func TestExportedPKIWithOpenSSL(t *testing.T) {
+	RequireE2E(t)
+	ossl := requireOpenSSL(t)
+	exp := SharedExport(t)
+	for _, node := range []string{"cp-0", "cp-1"} {
+		dir := exp.NodeDir(t, node)
+		pki := func(name string) string { return filepath.Join(dir, "pki", name) }
+		t.Run(node, func(t *testing.T) {
+			t.Run("layout", func(t *testing.T) {
+				want := []string{"sa.key", "sa.pub"}
+				for _, c := range kubeadmCAs {
+					want = append(want, c+".crt", c+".key")
+				}
+				for l := range kubeadmLeafs {
+					want = append(want, l+".crt", l+".key")
+				}
+				for _, f := range want {
+					if _, err := os.Stat(pki(f)); err != nil {
+						t.Errorf("pki/%s: %v", f, err)
+					}
+				}
+				for _, f := range kubeadmKubeconfigs {
+					if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+						t.Errorf("%s: %v", f, err)
+					}
+				}
+			})
+
+			t.Run("chains verify", func(t *testing.T) {
+				for _, leaf := range slices.Sorted(maps.Keys(kubeadmLeafs)) {
+					ca := kubeadmLeafs[leaf]
+					out, err := RunCommand(ossl, []string{"verify", "-CAfile", pki(ca + ".crt"), pki(leaf + ".crt")}, nil)
+					if err != nil || !strings.Contains(out, ": OK") {
+						t.Errorf("%s signed by %s: %v %s", leaf, ca, err, out)
+					}
+				}
+				// A leaf must not verify against another CA of the layout.
+				if out, err := RunCommand(ossl, []string{"verify", "-CAfile", pki("etcd/ca.crt"), pki("apiserver.crt")}, nil); err == nil {
+					t.Errorf("apiserver.crt verifies against etcd/ca.crt: %s", out)
+				}
+			})
+
+			t.Run("kubeconfig client certificates verify against ca.crt", func(t *testing.T) {
+				for _, kc := range kubeadmKubeconfigs {
+					cert := kubeconfigClientCert(t, filepath.Join(dir, kc))
+					if cert == nil {
+						continue
+					}
+					f := filepath.Join(t.TempDir(), "client.crt")
+					if err := os.WriteFile(f, cert, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					out, err := RunCommand(ossl, []string{"verify", "-CAfile", pki("ca.crt"), f}, nil)
+					if err != nil || !strings.Contains(out, ": OK") {
+						t.Errorf("%s client certificate: %v %s", kc, err, out)
+					}
+				}
+			})
+
+			t.Run("CA profiles", func(t *testing.T) {
+				for _, ca := range kubeadmCAs {
+					text := openssl(t, ossl, "x509", "-in", pki(ca+".crt"), "-noout", "-text")
+					if !strings.Contains(text, "CA:TRUE") {
+						t.Errorf("%s: not CA:TRUE", ca)
+					}
+					ku := extension(text, "X509v3 Key Usage")
+					for _, u := range []string{"Certificate Sign", "CRL Sign"} {
+						if !strings.Contains(ku, u) {
+							t.Errorf("%s: key usage %q lacks %s", ca, ku, u)
+						}
+					}
+					if eku := extension(text, "X509v3 Extended Key Usage"); eku != "" {
+						t.Errorf("%s: a CA with extended key usage %q", ca, eku)
+					}
+				}
+			})
+
+			t.Run("leaf profiles", func(t *testing.T) {
+				for _, leaf := range slices.Sorted(maps.Keys(kubeadmProfiles)) {
+					want := kubeadmProfiles[leaf]
+					text := openssl(t, ossl, "x509", "-in", pki(leaf+".crt"), "-noout", "-text")
+					if !strings.Contains(text, "CA:FALSE") {
+						t.Errorf("%s: not CA:FALSE", leaf)
+					}
+					if !strings.Contains(text, "X509v3 Authority Key Identifier") {
+						t.Errorf("%s: no Authority Key Identifier", leaf)
+					}
+					if ku := extension(text, "X509v3 Key Usage"); strings.Contains(ku, "Certificate Sign") {
+						t.Errorf("%s: leaf with key usage %q", leaf, ku)
+					}
+					got := splitList(extension(text, "X509v3 Extended Key Usage"))
+					if strings.Join(got, ", ") != strings.Join(want, ", ") {
+						t.Errorf("%s: extended key usage %v, want exactly %v", leaf, got, want)
+					}
+				}
+			})
+
+			t.Run("SANs", func(t *testing.T) {
+				ip := NodeIP[node]
+				checkSANs(t, ossl, pki("apiserver.crt"), "DNS:kubernetes", "DNS:kubernetes.default",
+					"DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local", "IP Address:10.96.0.1", "IP Address:"+ip)
+				checkSANs(t, ossl, pki("etcd/server.crt"), "DNS:localhost", "DNS:"+node, "IP Address:"+ip, "IP Address:127.0.0.1")
+				checkSANs(t, ossl, pki("etcd/peer.crt"), "DNS:"+node, "IP Address:"+ip)
+			})
+
+			t.Run("keys match certificates", func(t *testing.T) {
+				pairs := map[string]string{}
+				for _, c := range kubeadmCAs {
+					pairs[c+".crt"] = c + ".key"
+				}
+				for l := range kubeadmLeafs {
+					pairs[l+".crt"] = l + ".key"
+				}
+				for crt, key := range pairs {
+					fromCert := openssl(t, ossl, "x509", "-in", pki(crt), "-noout", "-pubkey")
+					fromKey := openssl(t, ossl, "pkey", "-in", pki(key), "-pubout")
+					if fromCert != fromKey {
+						t.Errorf("%s does not belong to %s", key, crt)
+					}
+				}
+				saPub := openssl(t, ossl, "pkey", "-pubin", "-in", pki("sa.pub"))
+				fromKey := openssl(t, ossl, "pkey", "-in", pki("sa.key"), "-pubout")
+				if saPub != fromKey {
+					t.Error("sa.pub is not the public half of sa.key")
+				}
+			})
+
+			t.Run("private material is mode 0600", func(t *testing.T) {
+				var files []string
+				for _, c := range kubeadmCAs {
+					files = append(files, pki(c+".key"))
+				}
+				for l := range kubeadmLeafs {
+					files = append(files, pki(l+".key"))
+				}
+				files = append(files, pki("sa.key"))
+				// kubeconfigs embed client keys; kubeadm writes them 0600 too.
+				for _, kc := range kubeadmKubeconfigs {
+					files = append(files, filepath.Join(dir, kc))
+				}
+				for _, f := range files {
+					st, err := os.Stat(f)
+					if err != nil {
+						t.Error(err)
+						continue
+					}
+					if m := st.Mode().Perm(); m != 0o600 {
+						t.Errorf("%s: mode %04o, want 0600", f, m)
+					}
+				}
+			})
+		})
+	}
+}
+
+// extension returns the value line(s) of an X.509v3 extension in openssl's
+// -text output ("" if absent).
+func extension(text, name string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), name+":") {
+			if i+1 < len(lines) {
+				return strings.TrimSpace(lines[i+1])
+			}
+		}
+	}
+	return ""
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func checkSANs(t *testing.T, ossl, cert string, want ...string) {
+	t.Helper()
+	text := openssl(t, ossl, "x509", "-in", cert, "-noout", "-text")
+	sans := splitList(extension(text, "X509v3 Subject Alternative Name"))
+	for _, w := range want {
+		if !contains(sans, w) {
+			t.Errorf("%s: SANs %v lack %s", filepath.Base(cert), sans, w)
+		}
+	}
+}
+
+var clientCertData = regexp.MustCompile(`(?m)^\s*client-certificate-data:\s*(\S+)\s*$`)
+
+// kubeconfigClientCert returns the PEM of a kubeconfig's embedded client
+// certificate (nil, and an error, if it has none).
+func kubeconfigClientCert(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	m := clientCertData.FindSubmatch(b)
+	if m == nil {
+		t.Errorf("%s: no embedded client-certificate-data", filepath.Base(path))
+		return nil
+	}
+	pemBytes, err := base64.StdEncoding.DecodeString(string(m[1]))
+	if err != nil {
+		t.Errorf("%s: client-certificate-data: %v", filepath.Base(path), err)
+		return nil
+	}
+	return pemBytes
+}
