@@ -193,7 +193,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Map:
 		d.decodeMap(n, v, path)
 	case reflect.String:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		// A date is text to gitca; numbers and booleans are not, since
+		// YAML may already have changed how they are spelt (1.10 → 1.1).
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp") {
 			d.errorf(n, path, "expected a string, got "+kindName(n)+quoteHint(n), "")
 			return
 		}

@@ -26,12 +26,11 @@ func Load(dir string) (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := topologyFiles(root)
+	files, errs, err := topologyFiles(root)
 	if err != nil {
 		return nil, err
 	}
 	t := &Topology{Root: root}
-	var errs ErrorList
 	var configs []*Config
 	for _, rel := range files {
 		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
@@ -83,9 +82,16 @@ func Load(dir string) (*Topology, error) {
 
 // topologyFiles lists the YAML files below root as slash-separated paths
 // relative to it, sorted, so load order never depends on the file system.
-func topologyFiles(root string) ([]string, error) {
+// A symlinked file is read only if it resolves inside root: a topology must
+// not make gitca read, and echo in errors, files from elsewhere on the machine.
+func topologyFiles(root string) ([]string, ErrorList, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, nil, err
+	}
 	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	var errs ErrorList
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -109,11 +115,26 @@ func topologyFiles(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		files = append(files, filepath.ToSlash(rel))
+		rel = filepath.ToSlash(rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				errs = append(errs, &FieldError{Pos: Position{File: rel, Line: 1, Col: 1}, Msg: "broken symlink"})
+				return nil
+			}
+			if r, err := filepath.Rel(realRoot, target); err != nil || !filepath.IsLocal(r) {
+				errs = append(errs, &FieldError{Pos: Position{File: rel, Line: 1, Col: 1}, Msg: "symlink points outside the topology repo"})
+				return nil
+			}
+			if fi, err := os.Stat(target); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		}
+		files = append(files, rel)
 		return nil
 	})
 	slices.Sort(files)
-	return files, err
+	return files, errs, err
 }
 
 // expandPresets merges what each Preset generates into t. Unknown preset types

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -172,6 +173,15 @@ func (v *validator) presets() {
 		case !ok:
 			v.add(o, "spec.type", fmt.Sprintf("unknown preset type %q", p.Spec.Type), allowed)
 		}
+		// Each typed section belongs to the preset type of the same name; one
+		// set for another type would be silently ignored.
+		spec := reflect.ValueOf(p.Spec)
+		for _, name := range sortedKeys(structFields(spec.Type())) {
+			f := spec.FieldByIndex(structFields(spec.Type())[name])
+			if name != "type" && name != p.Spec.Type && f.Kind() == reflect.Pointer && !f.IsNil() {
+				v.add(o, "spec."+name, fmt.Sprintf("spec.%s does not apply to a preset of type %q", name, p.Spec.Type), "set type: "+name+", or remove this section")
+			}
+		}
 	}
 }
 
@@ -181,6 +191,7 @@ func (v *validator) cas() {
 		o := object{kind: KindCertificateAuthority, name: ca.Metadata.Name, origin: ca.Origin}
 		s := &ca.Spec
 		v.header(o, ca.APIVersion, ca.Kind, seen)
+		v.subject(o, s.Subject)
 		v.keyAlgorithm(o, "spec.keyAlgorithm", s.KeyAlgorithm)
 		v.validity(o, "spec.", s.ValidityPolicy)
 		v.rotation(o, s.RotationPolicy)
@@ -238,6 +249,7 @@ func (v *validator) certificates() {
 		if iss := v.issuer(o, "spec.issuer", s.Issuer); iss != nil {
 			v.notLongerThanIssuer(o, s.ValidityPolicy, iss)
 		}
+		v.subject(o, s.Subject)
 		profiles := "one of " + joinStrings(Profiles)
 		switch {
 		case s.Profile == "":
@@ -308,6 +320,9 @@ func (v *validator) kubeconfigs() {
 			v.add(o, "spec.target.server", "server is required", "an https URL such as https://api.example.com:6443")
 		case err != nil || u.Scheme != "https" || u.Host == "":
 			v.add(o, "spec.target.server", fmt.Sprintf("invalid server %q", s.Target.Server), "an https URL such as https://api.example.com:6443")
+		}
+		if s.Target.TLSServerName != "" && !isDNSName(s.Target.TLSServerName) {
+			v.add(o, "spec.target.tlsServerName", fmt.Sprintf("invalid tlsServerName %q", s.Target.TLSServerName), allowedDNSName)
 		}
 		switch ca := s.Target.CA; {
 		case ca == "":
@@ -522,6 +537,16 @@ func (v *validator) validity(o object, prefix string, p ValidityPolicy) {
 	if ok && p.Validity != nil && p.RenewBefore != nil && renew >= valid {
 		v.add(o, prefix+"renewBefore", fmt.Sprintf("renewBefore %s must be shorter than validity %s", p.RenewBefore, p.Validity),
 			"less than the validity; a third of it is the default")
+	}
+}
+
+// maxCommonName is X.509's upper bound for a common name (RFC 5280, ub-common-name).
+const maxCommonName = 64
+
+func (v *validator) subject(o object, s Subject) {
+	if len(s.CommonName) > maxCommonName {
+		v.add(o, "spec.subject.commonName", fmt.Sprintf("commonName is %d characters long", len(s.CommonName)),
+			fmt.Sprintf("at most %d characters, the X.509 limit; it defaults to the object name, so set a shorter one", maxCommonName))
 	}
 }
 

@@ -686,6 +686,49 @@ kind: Config
 			want: []string{"bad.yaml:5:1: kind: only one Config document is allowed, the first is at bad.yaml:2:1"},
 		},
 		{
+			name: "common name over the X.509 limit, bad tlsServerName",
+			bad: `apiVersion: gitca.dev/v1alpha1
+kind: CertificateAuthority
+metadata:
+  name: x
+spec:
+  subject:
+    commonName: ` + strings.Repeat("c", 65) + `
+---
+apiVersion: gitca.dev/v1alpha1
+kind: Kubeconfig
+metadata:
+  name: k
+spec:
+  issuer: ca
+  username: k
+  target:
+    server: https://10.0.0.1:6443
+    ca: ca
+    tlsServerName: "api_server"
+  secret:
+    cluster: c
+`,
+			want: []string{
+				"bad.yaml:7:17: spec.subject.commonName: commonName is 65 characters long (at most 64 characters",
+				`bad.yaml:19:20: spec.target.tlsServerName: invalid tlsServerName "api_server"`,
+			},
+		},
+		{
+			name: "a name long enough to break the default common name",
+			bad: `apiVersion: gitca.dev/v1alpha1
+kind: Certificate
+metadata:
+  name: ` + strings.Repeat("n", 70) + `
+spec:
+  issuer: ca
+  profile: server
+  secret:
+    cluster: c
+`,
+			want: []string{"bad.yaml:5:1: spec.subject.commonName: commonName is 70 characters long"},
+		},
+		{
 			name: "unknown preset type",
 			bad: `apiVersion: gitca.dev/v1alpha1
 kind: Preset
@@ -850,4 +893,51 @@ func TestNameRules(t *testing.T) {
 			assert.Equal(t, tc.dns, isDNSName(tc.in), "dns name")
 		})
 	}
+}
+
+func TestPresetSectionMustMatchType(t *testing.T) {
+	withPreset(t, "test-other", func(p *Preset) (*Expansion, error) { return nil, nil })
+	_, err := Load(writeTree(t, map[string]string{"p.yaml": `apiVersion: gitca.dev/v1alpha1
+kind: Preset
+metadata:
+  name: p
+spec:
+  type: test-other
+  kubeadm:
+    clusterName: x
+`}))
+	require.Error(t, err)
+	assert.Equal(t, `p.yaml:7:3: spec.kubeadm: spec.kubeadm does not apply to a preset of type "test-other" (set type: kubeadm, or remove this section)`, err.Error())
+}
+
+func TestLoadSymlinkedFiles(t *testing.T) {
+	outside := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret.yaml"), []byte("password: hunter2 [\n"), 0o600))
+	dir := writeTree(t, map[string]string{"real/ca.yaml": doc(docCA, "ca")})
+	require.NoError(t, os.Symlink(filepath.Join(dir, "real", "ca.yaml"), filepath.Join(dir, "inside.yaml")))
+
+	// A link inside the repo is read like any file, under its own name: the CA
+	// is declared twice, once per path.
+	_, err := Load(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `real/ca.yaml:4:9: metadata.name: duplicate CertificateAuthority "ca", first declared at inside.yaml:2:1`)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "inside.yaml")))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "secret.yaml"), filepath.Join(dir, "escape.yaml")))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "gone.yaml"), filepath.Join(dir, "broken.yaml")))
+	_, err = Load(dir)
+	require.Error(t, err)
+	assert.Equal(t, "broken.yaml:1:1: broken symlink\nescape.yaml:1:1: symlink points outside the topology repo", err.Error())
+}
+
+func TestStringFieldsTakeDatesButNotNumbers(t *testing.T) {
+	top, err := Load(writeTree(t, map[string]string{"a.yaml": `apiVersion: gitca.dev/v1alpha1
+kind: CertificateAuthority
+metadata:
+  name: ca
+  labels:
+    since: 2024-01-01
+`}))
+	require.NoError(t, err)
+	assert.Equal(t, "2024-01-01", top.CA("ca").Metadata.Labels["since"])
 }
