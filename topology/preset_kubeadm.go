@@ -218,7 +218,7 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 		case !isDNS1123Subdomain(n.Name):
 			add(nf+".name", fmt.Sprintf("invalid node name %q", n.Name), allowedName)
 		case dup:
-			add(nf+".name", fmt.Sprintf("duplicate node %q, first at %s.nodes[%d]", n.Name, f, first), "")
+			add(nf+".name", fmt.Sprintf("duplicate node %q, first at %s.nodes[%d]", n.Name, f, first), "a name no other node of this cluster has")
 		default:
 			seen[n.Name] = i
 		}

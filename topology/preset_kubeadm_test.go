@@ -241,9 +241,9 @@ func TestExpandKubeadmCommonFields(t *testing.T) {
 
 	wantOrigin := p.Origin
 	wantOrigin.Preset = "prod-kubeadm"
-	check := func(t *testing.T, meta ObjectMeta, o Origin, apiVersion, kind string) {
+	check := func(t *testing.T, meta ObjectMeta, o Origin, apiVersion, kind, wantKind string) {
 		assert.Equal(t, APIVersion, apiVersion)
-		assert.NotEmpty(t, kind)
+		assert.Equal(t, wantKind, kind)
 		assert.Equal(t, wantOrigin, o)
 		assert.Equal(t, "prod", meta.Annotations[AnnotationCluster])
 		assert.NotEmpty(t, meta.Annotations[AnnotationKubeadmFile])
@@ -257,7 +257,7 @@ func TestExpandKubeadmCommonFields(t *testing.T) {
 
 	for _, c := range x.CAs {
 		t.Run(c.Metadata.Name, func(t *testing.T) {
-			check(t, c.Metadata, c.Origin, c.APIVersion, c.Kind)
+			check(t, c.Metadata, c.Origin, c.APIVersion, c.Kind, KindCertificateAuthority)
 			assert.Equal(t, RSA3072, c.Spec.KeyAlgorithm)
 			assert.Equal(t, caValidity, c.Spec.ValidityPolicy)
 			assert.Nil(t, c.Spec.Import)
@@ -273,7 +273,7 @@ func TestExpandKubeadmCommonFields(t *testing.T) {
 	}
 	for _, c := range x.Certificates {
 		t.Run(c.Metadata.Name, func(t *testing.T) {
-			check(t, c.Metadata, c.Origin, c.APIVersion, c.Kind)
+			check(t, c.Metadata, c.Origin, c.APIVersion, c.Kind, KindCertificate)
 			assert.Equal(t, RSA3072, c.Spec.KeyAlgorithm)
 			assert.Equal(t, leafValidity, c.Spec.ValidityPolicy)
 			assert.Equal(t, secret(c.Metadata.Name), c.Spec.Secret)
@@ -281,12 +281,12 @@ func TestExpandKubeadmCommonFields(t *testing.T) {
 	}
 	require.Len(t, x.KeyPairs, 1)
 	sa := x.KeyPairs[0]
-	check(t, sa.Metadata, sa.Origin, sa.APIVersion, sa.Kind)
+	check(t, sa.Metadata, sa.Origin, sa.APIVersion, sa.Kind, KindKeyPair)
 	assert.Equal(t, KeyPairSpec{KeyAlgorithm: RSA3072, Secret: secret("prod-sa")}, sa.Spec)
 
 	for _, k := range x.Kubeconfigs {
 		t.Run(k.Metadata.Name, func(t *testing.T) {
-			check(t, k.Metadata, k.Origin, k.APIVersion, k.Kind)
+			check(t, k.Metadata, k.Origin, k.APIVersion, k.Kind, KindKubeconfig)
 			s := k.Spec
 			assert.Equal(t, KubeconfigTarget{Name: "prod", Server: "https://api.prod.example.com:6443", CA: "prod-ca"}, s.Target)
 			assert.Equal(t, []ContextSpec{{Name: s.Username + "@prod"}}, s.Contexts)
@@ -476,7 +476,7 @@ func TestExpandKubeadmErrors(t *testing.T) {
 				assert.Contains(t, e.Msg, w.msg)
 				assert.Equal(t, p.Origin.At(w.field), e.Pos, "position of %s", w.field)
 				assert.NotEqual(t, p.Origin.Position, e.Pos, "%s points at its own line, not the document", w.field)
-				assert.NotEmpty(t, e.Allowed+e.Msg)
+				assert.NotEmpty(t, e.Allowed, "%s says what is allowed", w.field)
 			}
 		})
 	}
