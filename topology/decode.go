@@ -89,7 +89,7 @@ func yamlSyntaxError(file string, data []byte, err error) *FieldError {
 // decodeDocument decodes one document; it returns nil for an empty document or
 // one whose kind is unknown (the error says which kinds exist).
 func decodeDocument(file string, doc *yaml.Node) (any, ErrorList) {
-	d := &decoder{file: file, fields: map[string]Position{}}
+	d := &decoder{file: file, fields: map[string]Position{}, budget: maxDocumentNodes}
 	if len(doc.Content) == 0 {
 		return nil, nil
 	}
@@ -143,7 +143,14 @@ type decoder struct {
 	file   string
 	fields map[string]Position
 	errs   ErrorList
+	// budget bounds the nodes one document may make the walker visit. Aliases
+	// are followed, so a small file can name the same large list thousands of
+	// times; plans run on pull requests, so input is not always trusted.
+	budget int
 }
+
+// maxDocumentNodes is far above any real topology document.
+const maxDocumentNodes = 100_000
 
 func (d *decoder) pos(n *yaml.Node) Position {
 	return Position{File: d.file, Line: n.Line, Col: n.Column}
@@ -156,6 +163,12 @@ func (d *decoder) errorf(n *yaml.Node, path, msg, allowed string) {
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.errorf(n, path, fmt.Sprintf("document is too large: more than %d values after expanding aliases", maxDocumentNodes), "")
+		}
+		return
+	}
 	n = resolve(n)
 	if isNull(n) {
 		// An explicit null is the same as leaving the field out; validation

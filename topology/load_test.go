@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,4 +221,27 @@ spec:
 	assert.Equal(t, ProfileClient, two.Spec.Profile, "explicit keys win over merged ones")
 	assert.Equal(t, []string{"one.example.com"}, two.Spec.DNSNames)
 	assert.Equal(t, "two", two.Spec.Secret.Name)
+}
+
+// Aliases let a small file name one long list many times; the walker gives up
+// with one error instead of working (and reporting) for minutes.
+func TestLoadBoundsAliasExpansion(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: gitca.dev/v1alpha1\nkind: Config\nspec:\n  reconciler:\n    age: &r [")
+	for i := range 500 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("x")
+	}
+	b.WriteString("]\n  clusters:\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "    - {name: c%d, recipients: *r}\n", i)
+	}
+	start := time.Now()
+	_, err := Load(writeTree(t, map[string]string{"big.yaml": b.String()}))
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 20*time.Second)
+	assert.Contains(t, err.Error(), "document is too large: more than 100000 values after expanding aliases")
+	assert.Len(t, strings.Split(err.Error(), "\n"), 1, "structural errors stop Load, and the budget error is reported once")
 }
