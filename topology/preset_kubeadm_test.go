@@ -574,3 +574,46 @@ func TestLoadKubeadmInvalid(t *testing.T) {
 		assert.True(t, strings.HasPrefix(lines[i], w), fmt.Sprintf("line %d\n got: %s\nwant: %s…", i, lines[i], w))
 	}
 }
+
+// TestKubeadmTableConsistent guards edits to the table: every issuer is a CA
+// row, names and files are unique, and each kind has what its objects need.
+func TestKubeadmTableConsistent(t *testing.T) {
+	suffixes := map[string]kubeadmRow{}
+	files := map[string]string{}
+	for _, r := range kubeadmPKI {
+		_, dup := suffixes[r.suffix]
+		assert.False(t, dup, "suffix %q twice", r.suffix)
+		suffixes[r.suffix] = r
+		if other, dup := files[r.file]; dup {
+			t.Errorf("file %q used by %q and %q", r.file, other, r.suffix)
+		}
+		files[r.file] = r.suffix
+		assert.NotEmpty(t, r.file, r.suffix)
+	}
+	for _, r := range kubeadmPKI {
+		t.Run(r.suffix, func(t *testing.T) {
+			switch r.kind {
+			case KindCertificateAuthority, KindKeyPair:
+				assert.Empty(t, r.issuer, "kubeadm's CAs are roots")
+				assert.False(t, r.perNode)
+			case KindCertificate, KindKubeconfig:
+				iss, ok := suffixes[r.issuer]
+				require.True(t, ok, "issuer %q is a row", r.issuer)
+				assert.Equal(t, KindCertificateAuthority, iss.kind, "issuer %q is a CA", r.issuer)
+				assert.NotEmpty(t, r.cn)
+				assert.Equal(t, r.perNode, strings.Contains(r.cn, kubeadmNodeVar), "per-node rows, and only they, name the node")
+			default:
+				t.Fatalf("unknown kind %q", r.kind)
+			}
+			if r.kind == KindCertificate {
+				assert.Contains(t, Profiles, r.profile)
+			} else {
+				assert.Empty(t, r.profile)
+			}
+			if r.kind != KindKubeconfig {
+				assert.Nil(t, r.rbac)
+				assert.False(t, r.privileged)
+			}
+		})
+	}
+}
