@@ -47,11 +47,13 @@ const serialBits = 159
 // private half of pub.
 //
 // NotAfter is clamped to the issuer's NotAfter: a certificate never outlives its
-// CA. The serial number is read from r (nil → crypto/rand), so a deterministic r
-// gives a deterministic serial; the certificate bytes are then deterministic too
-// for Ed25519 and RSA issuer keys, whose signatures use no randomness, while
-// ECDSA signatures draw from the crypto packages' global source (see
-// testing/cryptotest.SetGlobalRandom).
+// CA. Exactly 20 bytes are read from r (nil → crypto/rand), for the serial
+// number, so a deterministic r gives a deterministic serial whatever the key
+// types. The certificate bytes are then deterministic too for Ed25519 and RSA
+// issuer keys, whose signatures use no randomness; ECDSA signatures draw from
+// crypto/rand and the crypto packages' global source (see
+// testing/cryptotest.SetGlobalRandom). A reader shared by concurrent signers
+// must be safe for concurrent use, as crypto/rand is.
 func SignCertificate(spec CertSpec, pub crypto.PublicKey, issuer *x509.Certificate, issuerKey crypto.Signer, r io.Reader) (*x509.Certificate, error) {
 	if r == nil {
 		r = rand.Reader
@@ -136,7 +138,9 @@ func SignCertificate(spec CertSpec, pub crypto.PublicKey, issuer *x509.Certifica
 	if issuer != nil {
 		parent = issuer
 	}
-	der, err := x509.CreateCertificate(r, tmpl, parent, pub, issuerKey)
+	// The signer gets crypto/rand, not r, so r's consumption never depends on the
+	// issuer's key type or on GODEBUG=cryptocustomrand.
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, issuerKey)
 	if err != nil {
 		return nil, fmt.Errorf("signing %q: %w", spec.Subject.CommonName, err)
 	}

@@ -417,6 +417,62 @@ func TestSignDeterminism(t *testing.T) {
 	})
 }
 
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestSignReadsOnlyTheSerialFromR: the lead's run-wide reader advances by the same
+// amount per certificate whatever the key types, so adding an RSA certificate to a
+// topology does not shift the serials of the others.
+func TestSignReadsOnlyTheSerialFromR(t *testing.T) {
+	for _, alg := range []topology.KeyAlgorithm{topology.ECDSAP256, topology.Ed25519, topology.RSA2048} {
+		t.Run(string(alg), func(t *testing.T) {
+			key := cachedKey(t, alg, 0)
+			ca := selfSigned(t, key, caSpec("ca", nil, years(1)))
+			leaf := caSpec("leaf", nil, years(1))
+			leaf.CA, leaf.Profile = false, topology.ProfilePeer
+			cr := &countingReader{r: seeded(3)}
+			_, err := render.SignCertificate(leaf, cachedKey(t, alg, 1).Public(), ca, key, cr)
+			require.NoError(t, err)
+			assert.Equal(t, 20, cr.n)
+		})
+	}
+}
+
+// TestSignConcurrently: Apply signs in parallel with one issuer key (run with -race).
+func TestSignConcurrently(t *testing.T) {
+	caKey := cachedKey(t, topology.ECDSAP256, 0)
+	ca := selfSigned(t, caKey, caSpec("ca", nil, years(1)))
+	spec := render.CertSpec{Subject: topology.Subject{CommonName: "leaf"}, Profile: topology.ProfileServer,
+		NotBefore: signNow, NotAfter: signNow.Add(time.Hour)}
+	leafKey := cachedKey(t, topology.Ed25519, 0)
+	const n = 8
+	serials := make([]*big.Int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, err := render.SignCertificate(spec, leafKey.Public(), ca, caKey, nil)
+			if assert.NoError(t, err) {
+				serials[i] = c.SerialNumber
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, s := range serials {
+		require.NotNil(t, s)
+		assert.False(t, seen[s.String()], "duplicate serial")
+		seen[s.String()] = true
+	}
+}
+
 func TestSignCertificateErrors(t *testing.T) {
 	caKey := cachedKey(t, topology.ECDSAP256, 0)
 	otherKey := cachedKey(t, topology.ECDSAP256, 1)
