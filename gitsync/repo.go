@@ -75,6 +75,9 @@ func Open(ctx context.Context, src Source, cacheDir string, auth AuthOptions) (*
 	if src.URL == "" || src.Branch == "" {
 		return nil, fmt.Errorf("gitsync: incomplete source %+v; build it with ParseSource", src)
 	}
+	if d, err := cleanDir(src.String(), src.Dir); err != nil || d != src.Dir {
+		return nil, fmt.Errorf("gitsync: source directory %q is not a clean path inside the repository; build it with ParseSource", src.Dir)
+	}
 	method, err := auth.Method(src)
 	if err != nil {
 		return nil, err
@@ -109,28 +112,26 @@ func (r *Repo) open(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.use(repo); err != nil {
+	err = r.sync(ctx, repo)
+	if err == nil || !reused || errors.Is(err, ErrAuth) || ctx.Err() != nil {
 		return err
 	}
-	if err := r.fetch(ctx); err != nil {
-		return err
-	}
-	err = r.resetToRemote()
-	if err == nil || !reused {
-		return err
-	}
-	// The clone is damaged beyond what a reset repairs (a crash mid-write
-	// can leave a broken index or ref). It is only a cache: start over.
+	// The clone is damaged beyond what a reset repairs: a crash mid-write
+	// can leave a broken index, ref or pack. It is only a cache, so start
+	// over; if the failure was the network, the fresh clone fails the same
+	// way and says so.
 	if repo, err = r.initClone(); err != nil {
 		return err
 	}
+	return r.sync(ctx, repo)
+}
+
+// sync adopts repo, fetches and resets the worktree to the remote tip.
+func (r *Repo) sync(ctx context.Context, repo *git.Repository) error {
 	if err := r.use(repo); err != nil {
 		return err
 	}
-	if err := r.fetch(ctx); err != nil {
-		return err
-	}
-	return r.resetToRemote()
+	return r.Refresh(ctx)
 }
 
 func (r *Repo) use(repo *git.Repository) error {
@@ -461,7 +462,35 @@ func (r *Repo) resetToRemote() error {
 	default:
 		return fmt.Errorf("gitsync: read %s: %w", r.trackingRef(), err)
 	}
-	return r.removeUntracked()
+	if err := r.removeUntracked(); err != nil {
+		return err
+	}
+	return r.checkDir()
+}
+
+// checkDir refuses a Source.Dir reached through a symlink: the repository's
+// content decides where a symlink points, and the renderer must never be
+// steered into writing outside the clone.
+func (r *Repo) checkDir() error {
+	p := r.root
+	for _, part := range strings.Split(r.src.Dir, "/") {
+		if part == "" {
+			continue
+		}
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // Dir creates it as a real directory
+		case err != nil:
+			return fmt.Errorf("gitsync: %w", err)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("gitsync: %s: %s is a symlink in the repository; refusing to use it as the directory", r.src, p)
+		case !fi.IsDir():
+			return fmt.Errorf("gitsync: %s: %s is not a directory", r.src, p)
+		}
+	}
+	return nil
 }
 
 // removeUntracked deletes every file the index does not track, ignored ones

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -271,6 +272,21 @@ func TestOpenResetsDirtyCache(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, ok)
 		}},
+		{"corrupt index", func(t *testing.T, r *Repo) {
+			writeFile(t, filepath.Join(r.Root(), ".git", "index"), "DIRC\x00garbage")
+		}},
+		{"corrupt branch ref", func(t *testing.T, r *Repo) {
+			writeFile(t, filepath.Join(r.Root(), ".git", "refs", "heads", "main"), "not-a-hash\n")
+		}},
+		{"missing objects", func(t *testing.T, r *Repo) {
+			require.NoError(t, os.RemoveAll(filepath.Join(r.Root(), ".git", "objects")))
+		}},
+		{"clone of another remote", func(t *testing.T, r *Repo) {
+			other, _ := newRemote(t)
+			require.NoError(t, r.repo.DeleteRemote(remoteName))
+			_, err := r.repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{other.URL}})
+			require.NoError(t, err)
+		}},
 		{"staged but not committed", func(t *testing.T, r *Repo) {
 			writeFile(t, filepath.Join(r.Dir(), "staged.yaml"), "s\n")
 			require.NoError(t, os.Remove(filepath.Join(r.Dir(), "a.yaml")))
@@ -493,9 +509,33 @@ func TestSameRepositoryDifferentBranchesAndDirs(t *testing.T) {
 	assert.Equal(t, []string{"tls.yaml"}, treeFiles(t, bare, "state"))
 }
 
-func TestOpenRejectsIncompleteSource(t *testing.T) {
-	_, err := Open(context.Background(), Source{URL: "file:///x"}, t.TempDir(), AuthOptions{})
-	require.ErrorContains(t, err, "ParseSource")
+func TestOpenRejectsUnparsedSource(t *testing.T) {
+	for _, src := range []Source{
+		{URL: "file:///x"},
+		{URL: "file:///x", Branch: "main", Dir: "../escape"},
+		{URL: "file:///x", Branch: "main", Dir: "a//b/"},
+	} {
+		_, err := Open(context.Background(), src, t.TempDir(), AuthOptions{})
+		require.ErrorContains(t, err, "ParseSource", "%+v", src)
+	}
+}
+
+func TestOpenRefusesDirThroughSymlink(t *testing.T) {
+	src, _ := newRemote(t)
+	r := openRepo(t, src)
+	outside := t.TempDir()
+	require.NoError(t, os.Symlink(outside, filepath.Join(r.Root(), "clusters")))
+	_, ok, err := r.Commit("a symlink in the state repo", nil, testAuthor())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, r.Push(context.Background(), ""))
+
+	src.Dir = "clusters/prod"
+	_, err = Open(context.Background(), src, t.TempDir(), AuthOptions{})
+	require.ErrorContains(t, err, "is a symlink")
+	entries, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was created through the link")
 }
 
 func TestOpenMissingRemoteFails(t *testing.T) {

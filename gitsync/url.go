@@ -122,7 +122,7 @@ func parseURLForm(raw, s, scheme string) (string, string, error) {
 		if !path.IsAbs(repoPath) || path.Clean(repoPath) == "/" {
 			return "", "", fmt.Errorf("gitsync: %q: file:// needs an absolute repository path", raw)
 		}
-		return "file://" + path.Clean(repoPath), dir, nil
+		return fileURL(path.Clean(repoPath)), dir, nil
 	case "https":
 		// A token in the URL would end up in the cache's .git/config and in
 		// every error message that quotes the remote.
@@ -182,7 +182,13 @@ func parseLocalForm(raw, s string) (string, string, error) {
 	if abs == "/" {
 		return "", "", fmt.Errorf("gitsync: %q: the filesystem root is not a repository", raw)
 	}
-	return "file://" + filepath.ToSlash(abs), dir, nil
+	return fileURL(filepath.ToSlash(abs)), dir, nil
+}
+
+// fileURL escapes what a path may hold and a URL may not (spaces, '%'), so
+// the result parses back to the same path.
+func fileURL(p string) string {
+	return (&url.URL{Scheme: "file", Path: p}).String()
 }
 
 // splitDir separates "repo//subdir" at the first double slash. A leading
