@@ -24,7 +24,7 @@ import (
 var (
 	// ErrRejected means the remote branch moved since our fetch; the caller
 	// should Refresh, re-plan and commit again (see WithRetry).
-	ErrRejected = errors.New("gitsync: push rejected, the remote branch moved (non-fast-forward)")
+	ErrRejected = errors.New("gitsync: push rejected, the remote branch moved")
 	// ErrAuth means the remote refused our credentials or we refused its host
 	// key. Retrying will not help.
 	ErrAuth = errors.New("gitsync: authentication failed")

@@ -546,3 +546,53 @@ func TestOpenMissingRemoteFails(t *testing.T) {
 	t.Log(err)
 	assert.Contains(t, err.Error(), src.URL)
 }
+
+// TestPushRejectedWhenRemoteMovesDuringPush covers the race the client-side
+// fast-forward check cannot see: the remote branch moves after it was
+// advertised. A pre-receive hook plays the other reconciler, moving the
+// branch and failing the push the way a lost ref lock does.
+func TestPushRejectedWhenRemoteMovesDuringPush(t *testing.T) {
+	src, bare := newRemote(t)
+	seed(t, src, map[string]string{"a": "a\n"})
+	r := openRepo(t, src)
+	writeFile(t, filepath.Join(r.Dir(), "a"), "mine\n")
+	_, ok, err := r.Commit("mine", nil, testAuthor())
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	tree := gitCLI(t, bare, "rev-parse", "main^{tree}")
+	theirs := gitCLI(t, bare, "-c", "user.name=other", "-c", "user.email=o@example.test",
+		"commit-tree", "-p", "main", "-m", "theirs", tree)
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	require.NoError(t, os.MkdirAll(filepath.Dir(hook), 0o755))
+	require.NoError(t, os.WriteFile(hook, []byte("#!/bin/sh\n# git forbids ref updates from a quarantined hook; this one is the other writer.\nunset GIT_QUARANTINE_PATH\ngit update-ref refs/heads/main "+theirs+"\nexit 1\n"), 0o755))
+
+	err = r.Push(context.Background(), "")
+	require.ErrorIs(t, err, ErrRejected)
+	t.Log(err)
+	assert.Equal(t, theirs, remoteTip(t, bare, "main"))
+
+	require.NoError(t, os.Remove(hook))
+	require.NoError(t, r.Refresh(context.Background()))
+	head, _ := r.Head()
+	assert.Equal(t, theirs, head.String())
+}
+
+func TestPushDeclinedByRemoteIsNotRejection(t *testing.T) {
+	src, bare := newRemote(t)
+	seed(t, src, map[string]string{"a": "a\n"})
+	tip := remoteTip(t, bare, "main")
+	r := openRepo(t, src)
+	writeFile(t, filepath.Join(r.Dir(), "a"), "mine\n")
+	_, _, err := r.Commit("mine", nil, testAuthor())
+	require.NoError(t, err)
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	require.NoError(t, os.MkdirAll(filepath.Dir(hook), 0o755))
+	require.NoError(t, os.WriteFile(hook, []byte("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n"), 0o755))
+
+	err = r.Push(context.Background(), "")
+	require.Error(t, err)
+	t.Log(err)
+	assert.NotErrorIs(t, err, ErrRejected, "retrying a policy refusal would loop")
+	assert.Equal(t, tip, remoteTip(t, bare, "main"))
+}
