@@ -282,7 +282,7 @@ func decryptTree(tree *sops.Tree, ids Identities, cipher sops.Cipher) ([]byte, e
 	if len(ids.ids) == 0 {
 		return nil, fmt.Errorf("%w: no identity given", ErrNoMatchingIdentity)
 	}
-	svc := keyservice.NewCustomLocalClient(identityService{ids: ids.ids})
+	svc := keyservice.NewCustomLocalClient(identityService(ids))
 	dataKey, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{svc}, []string{sopsage.KeyTypeIdentifier})
 	if err != nil {
 		return nil, fmt.Errorf("%w (file recipients: %s)", ErrNoMatchingIdentity, strings.Join(ageRecipients(tree.Metadata.KeyGroups, false), ", "))
