@@ -156,7 +156,8 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 		return &Object{ID: "", Path: rel, Raw: raw, Problems: []string{"not valid YAML: " + err.Error()}}, nil
 	}
 	id := doc.Metadata.Annotations[AnnotationObject]
-	if id == "" {
+	if id == "" || doc.Metadata.Annotations[AnnotationRole] == "" {
+		// Bundles and RBAC name their object too, but are derived files, not records.
 		return nil, nil
 	}
 	o := &Object{
@@ -166,9 +167,6 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 		Raw:         raw,
 		Annotations: doc.Metadata.Annotations,
 		Plain:       map[string]string{},
-	}
-	if o.Role == "" {
-		o.Role = RolePrimary
 	}
 	for k, v := range doc.StringData {
 		if !strings.HasPrefix(v, "ENC[") {

@@ -1,0 +1,94 @@
+package render
+
+import (
+	"bytes"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// BundleCerts resolves a TrustBundle: its CAs, inherited bundles and PEM files,
+// de-duplicated by public key (a CA renewed with the same key is one trust
+// anchor: the newest certificate stands for it), expired certificates dropped,
+// sorted by subject then notAfter. A CA re-keyed during rotation has a new public
+// key, so old and new both stay in the bundle until the old one expires or leaves.
+func BundleCerts(t *topology.Topology, name string, now time.Time, caCert func(string) *x509.Certificate) ([]*x509.Certificate, error) {
+	var all []*x509.Certificate
+	seen := map[string]bool{}
+	var walk func(string) error
+	walk = func(n string) error {
+		if seen[n] {
+			return nil // validation rejects cycles; a diamond is fine
+		}
+		seen[n] = true
+		b := t.TrustBundle(n)
+		if b == nil {
+			return fmt.Errorf("trust bundle %s does not exist", n)
+		}
+		for i, s := range b.Spec.Sources {
+			switch {
+			case s.CA != "":
+				c := caCert(s.CA)
+				if c == nil {
+					return fmt.Errorf("trust bundle %s: spec.sources[%d].ca: %s has no certificate", n, i, s.CA)
+				}
+				all = append(all, c)
+			case s.Bundle != "":
+				if err := walk(s.Bundle); err != nil {
+					return err
+				}
+			case s.File != "":
+				raw, err := os.ReadFile(filepath.Join(t.Root, filepath.FromSlash(s.File)))
+				if err != nil {
+					return fmt.Errorf("trust bundle %s: spec.sources[%d].file: %w", n, i, err)
+				}
+				certs, err := secrets.ParseCertificates(raw)
+				if err != nil {
+					return fmt.Errorf("trust bundle %s: spec.sources[%d].file %s: %w", n, i, s.File, err)
+				}
+				all = append(all, certs...)
+			}
+		}
+		return nil
+	}
+	if err := walk(name); err != nil {
+		return nil, err
+	}
+	return mergeBundle(all, now), nil
+}
+
+// mergeBundle drops expired and duplicate certificates and sorts the rest, so
+// the same inputs always give the same bytes.
+func mergeBundle(in []*x509.Certificate, now time.Time) []*x509.Certificate {
+	bySPKI := map[string]*x509.Certificate{}
+	for _, c := range in {
+		if now.After(c.NotAfter) {
+			continue
+		}
+		k := string(c.RawSubjectPublicKeyInfo)
+		if prev, ok := bySPKI[k]; !ok || c.NotAfter.After(prev.NotAfter) ||
+			(c.NotAfter.Equal(prev.NotAfter) && bytes.Compare(c.Raw, prev.Raw) < 0) {
+			bySPKI[k] = c
+		}
+	}
+	out := make([]*x509.Certificate, 0, len(bySPKI))
+	for _, c := range bySPKI {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if s1, s2 := out[i].Subject.String(), out[j].Subject.String(); s1 != s2 {
+			return s1 < s2
+		}
+		if !out[i].NotAfter.Equal(out[j].NotAfter) {
+			return out[i].NotAfter.Before(out[j].NotAfter)
+		}
+		return bytes.Compare(out[i].Raw, out[j].Raw) < 0
+	})
+	return out
+}

@@ -1,0 +1,97 @@
+package render
+
+import (
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// buildKubeconfig writes a kubeconfig with the client certificate and key
+// embedded, one cluster entry per distinct server path and one context each.
+func buildKubeconfig(k *topology.Kubeconfig, m *Material, caCerts []*x509.Certificate) ([]byte, error) {
+	keyPEM, err := EncodePrivateKeyPEM(m.Key)
+	if err != nil {
+		return nil, err
+	}
+	t := k.Spec.Target
+	cfg := clientcmdapi.NewConfig()
+	user := k.Spec.Username
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: EncodeCertsPEM(m.Cert),
+		ClientKeyData:         keyPEM,
+	}
+	contexts := k.Spec.Contexts
+	if len(contexts) == 0 {
+		contexts = []topology.ContextSpec{{Name: k.Metadata.Name}}
+	}
+	for _, c := range contexts {
+		clusterName := t.Name
+		if clusterName == "" {
+			clusterName = k.Metadata.Name
+		}
+		if c.Path != "" {
+			clusterName += ":" + strings.Trim(c.Path, "/")
+		}
+		cfg.Clusters[clusterName] = &clientcmdapi.Cluster{
+			Server:                   strings.TrimRight(t.Server, "/") + c.Path,
+			CertificateAuthorityData: EncodeCertsPEM(caCerts...),
+			TLSServerName:            t.TLSServerName,
+		}
+		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: user, Namespace: c.Namespace}
+	}
+	names := make([]string, 0, len(cfg.Contexts))
+	for n := range cfg.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	cfg.CurrentContext = contexts[0].Name
+	return clientcmd.Write(*cfg)
+}
+
+// keyFromKubeconfig returns the client key embedded in a kubeconfig.
+func keyFromKubeconfig(raw []byte) (crypto.Signer, error) {
+	cfg, err := clientcmd.Load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		if ai := cfg.AuthInfos[name]; len(ai.ClientKeyData) > 0 {
+			return ParsePrivateKeyPEM(ai.ClientKeyData)
+		}
+	}
+	return nil, fmt.Errorf("kubeconfig has no embedded client key")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// targetCerts are the CA certificates a kubeconfig trusts for its server:
+// a CA's own certificate, or a TrustBundle's members.
+func (ap *Applier) targetCerts(d *Desired) ([]*x509.Certificate, error) {
+	name := d.Kubeconfig.Spec.Target.CA
+	if m := ap.material(string(KindCA) + "/" + name); m != nil {
+		return []*x509.Certificate{m.Cert}, nil
+	}
+	if ap.Topology.TrustBundle(name) != nil {
+		return BundleCerts(ap.Topology, name, ap.Plan.Now, func(ca string) *x509.Certificate {
+			if m := ap.material(string(KindCA) + "/" + ca); m != nil {
+				return m.Cert
+			}
+			return nil
+		})
+	}
+	return nil, fmt.Errorf("spec.target.ca: %s is neither a CertificateAuthority nor a TrustBundle", name)
+}

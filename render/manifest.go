@@ -1,0 +1,162 @@
+package render
+
+import (
+	"crypto/x509"
+	"fmt"
+	"maps"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitca-dev/gitca/secrets"
+)
+
+// secretManifest is a Kubernetes Secret as gitca renders it. Values go under
+// stringData so that certificates stay readable PEM in a pull request; sops
+// encrypts the private ones (secrets.EncryptedRegex) in place.
+type secretManifest struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Type       string            `json:"type"`
+	Metadata   manifestMeta      `json:"metadata"`
+	StringData map[string]string `json:"stringData"`
+}
+
+type manifestMeta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+func (s *secretManifest) yaml() ([]byte, error) { return yaml.Marshal(s) }
+
+// objectAnnotations are the plain, MAC-covered fields planning reads.
+func objectAnnotations(a *Action, m *Material, role string) map[string]string {
+	d := a.Desired
+	ann := maps.Clone(d.Annotations)
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[secrets.AnnotationObject] = d.ID
+	ann[secrets.AnnotationRole] = role
+	ann[secrets.AnnotationSpec] = d.Shape.JSON()
+	ann[secrets.AnnotationSpecHash] = d.Shape.Hash()
+	if d.Shape.Issuer != "" {
+		ann[secrets.AnnotationIssuer] = d.Shape.Issuer
+	}
+	if m.Cert != nil {
+		ann[secrets.AnnotationNotAfter] = m.Cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	if d.Kubeconfig != nil {
+		ann[AnnotationTarget] = targetJSON(d.Kubeconfig)
+	}
+	return ann
+}
+
+func managedLabels() map[string]string {
+	return map[string]string{secrets.LabelManagedBy: secrets.ManagedByValue}
+}
+
+// renderFiles builds the object's manifests and seals them.
+func (ap *Applier) renderFiles(a *Action, m *Material) (map[string][]byte, error) {
+	d := a.Desired
+	files := map[string][]byte{}
+	keyPEM, err := EncodePrivateKeyPEM(m.Key)
+	if err != nil {
+		return nil, err
+	}
+	primary := &secretManifest{APIVersion: "v1", Kind: "Secret"}
+	primary.Metadata.Labels = managedLabels()
+	primary.Metadata.Annotations = objectAnnotations(a, m, secrets.RolePrimary)
+	switch d.Kind {
+	case KindCA:
+		primary.Type = "kubernetes.io/tls"
+		primary.Metadata.Name = d.Name
+		// A CA's tls.crt is that CA alone: kcp and its chart use it directly as a
+		// client-CA file, and a parent in there would become a trust anchor.
+		primary.StringData = map[string]string{
+			"tls.crt": string(EncodeCertsPEM(m.Cert)),
+			"tls.key": string(keyPEM),
+			"ca.crt":  string(EncodeCertsPEM(m.Root())),
+		}
+	case KindCert:
+		primary.Type = "kubernetes.io/tls"
+		primary.Metadata.Name, primary.Metadata.Namespace = d.Secret.Name, d.Secret.Namespace
+		primary.StringData = map[string]string{
+			"tls.crt": string(EncodeCertsPEM(append([]*x509.Certificate{m.Cert}, intermediates(m)...)...)),
+			"tls.key": string(keyPEM),
+			"ca.crt":  string(EncodeCertsPEM(m.Root())),
+		}
+	case KindKeyPair:
+		pub, err := EncodePublicKeyPEM(m.Key.Public())
+		if err != nil {
+			return nil, err
+		}
+		primary.Type = "Opaque"
+		primary.Metadata.Name, primary.Metadata.Namespace = d.Secret.Name, d.Secret.Namespace
+		primary.StringData = map[string]string{"tls.key": string(keyPEM), "tls.pub": string(pub)}
+	case KindKubeconfig:
+		caCerts, err := ap.targetCerts(d)
+		if err != nil {
+			return nil, err
+		}
+		kc, err := buildKubeconfig(d.Kubeconfig, m, caCerts)
+		if err != nil {
+			return nil, err
+		}
+		primary.Type = "Opaque"
+		primary.Metadata.Name, primary.Metadata.Namespace = d.Secret.Name, d.Secret.Namespace
+		primary.StringData = map[string]string{
+			"kubeconfig": string(kc),
+			"tls.crt":    string(EncodeCertsPEM(m.Cert)),
+			"ca.crt":     string(EncodeCertsPEM(caCerts...)),
+		}
+	default:
+		return nil, fmt.Errorf("unknown object kind %q", d.Kind)
+	}
+	sealed, err := ap.seal(primary, d.Recipients, a.Stored)
+	if err != nil {
+		return nil, fmt.Errorf("sealing %s: %w", d.Path, err)
+	}
+	files[d.Path] = sealed
+	if d.Copy != nil {
+		cp := *primary
+		cp.Metadata.Name, cp.Metadata.Namespace = d.Copy.Name, d.Copy.Namespace
+		cp.Metadata.Annotations = objectAnnotations(a, m, secrets.RoleCopy)
+		rcp := ap.Plan.recipients.ForCluster(d.Copy.Cluster)
+		sealed, err := ap.seal(&cp, rcp, ap.State.Copies[d.Copy.Path])
+		if err != nil {
+			return nil, fmt.Errorf("sealing %s: %w", d.Copy.Path, err)
+		}
+		files[d.Copy.Path] = sealed
+	}
+	return files, nil
+}
+
+// intermediates is the chain without its root: what a server sends after its own certificate.
+func intermediates(m *Material) []*x509.Certificate {
+	if len(m.Chain) <= 1 {
+		return nil
+	}
+	return m.Chain[:len(m.Chain)-1]
+}
+
+// seal encrypts a manifest. When the object was sealed before and can be
+// opened, unchanged values keep their ciphertext so the git diff shows only
+// what changed.
+func (ap *Applier) seal(s *secretManifest, recipients []string, prev *secrets.Object) ([]byte, error) {
+	if len(recipients) == 0 {
+		return nil, fmt.Errorf("no age recipients: set Config spec.reconciler.age, or SOPS_AGE_RECIPIENTS")
+	}
+	plain, err := s.yaml()
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && ap.Identities != nil && len(prev.Problems) == 0 {
+		if out, err := secrets.Reseal(plain, prev.Raw, recipients, *ap.Identities); err == nil {
+			return out, nil
+		}
+		// A previous file that cannot be opened is replaced wholesale.
+	}
+	return secrets.Seal(plain, recipients)
+}

@@ -1,0 +1,273 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// env is one age identity and a state directory that runs share.
+type env struct {
+	t         *testing.T
+	keyFile   string
+	recipient string
+	ids       secrets.Identities
+	state     string
+	topo      string
+}
+
+func newEnv(t *testing.T, topoSrc string) *env {
+	t.Helper()
+	id, rcp, err := secrets.GenerateAgeKey()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "age.key")
+	require.NoError(t, os.WriteFile(keyFile, id, 0o600))
+	ids, err := secrets.ParseIdentities(bytes.NewReader(id))
+	require.NoError(t, err)
+	topo := filepath.Join(dir, "topology")
+	require.NoError(t, os.CopyFS(topo, os.DirFS(topoSrc)))
+	return &env{t: t, keyFile: keyFile, recipient: rcp, ids: ids, state: filepath.Join(dir, "state"), topo: topo}
+}
+
+// run renders and writes once; ids may be nil to prove nothing is decrypted.
+func (e *env) run(now time.Time, ids *secrets.Identities) *Result {
+	e.t.Helper()
+	res, err := e.tryRun(now, ids)
+	require.NoError(e.t, err)
+	return res
+}
+
+func (e *env) tryRun(now time.Time, ids *secrets.Identities) (*Result, error) {
+	t, err := topology.Load(e.topo)
+	if err != nil {
+		return nil, err
+	}
+	st, err := secrets.ReadState(e.state)
+	if err != nil {
+		return nil, err
+	}
+	opt := Options{Now: now, Recipients: ResolveRecipients(t, []string{e.recipient})}
+	res, err := Render(context.Background(), t, st, opt, ids, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return res, Write(e.state, res.Tree)
+}
+
+func (e *env) edit(file, old, new string) {
+	e.t.Helper()
+	p := filepath.Join(e.topo, file)
+	b, err := os.ReadFile(p)
+	require.NoError(e.t, err)
+	require.Contains(e.t, string(b), old)
+	require.NoError(e.t, os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644))
+}
+
+// snapshot is every file's bytes and mtime in the state.
+func (e *env) snapshot() map[string]string {
+	e.t.Helper()
+	out := map[string]string{}
+	require.NoError(e.t, filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(e.state, p)
+		out[filepath.ToSlash(rel)] = fi.ModTime().String() + "\x00" + string(b)
+		return err
+	}))
+	return out
+}
+
+func changedFiles(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if b[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func actions(p *Plan) map[string]ActionKind {
+	m := map[string]ActionKind{}
+	for _, a := range p.Actions {
+		m[a.ID] = a.Action
+	}
+	return m
+}
+
+func nonKeep(p *Plan) map[string]ActionKind {
+	m := map[string]ActionKind{}
+	for _, a := range p.Actions {
+		if a.Action != ActionKeep {
+			m[a.ID] = a.Action
+		}
+	}
+	return m
+}
+
+func TestRenderFromScratchThenNoop(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	first := e.run(t0, &e.ids)
+	for id, a := range actions(first.Plan) {
+		assert.Equal(t, ActionCreate, a, id)
+	}
+	assert.Len(t, first.Plan.Actions, 8)
+	before := e.snapshot()
+	require.Contains(t, before, "ca/root.yaml")
+	require.Contains(t, before, "clusters/prod/pki/secret-web.yaml")
+	require.Contains(t, before, "clusters/prod/pki/secret-issuing-ca.yaml")
+	require.Contains(t, before, "clusters/prod/pki/configmap-roots.yaml")
+	require.Contains(t, before, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml")
+	require.Contains(t, before, "clusters/prod/kustomization.yaml")
+	require.Contains(t, before, ".sops.yaml")
+
+	// No private key in plain text anywhere in the tree.
+	findings, err := secrets.ScanPlaintextKeys(e.state)
+	require.NoError(t, err)
+	assert.Empty(t, findings)
+
+	// The second run: only keeps, no identity needed, not one byte or mtime changed.
+	time.Sleep(10 * time.Millisecond)
+	second := e.run(t0.Add(time.Hour), nil)
+	assert.Empty(t, nonKeep(second.Plan))
+	assert.True(t, second.Tree.Empty(), "%v", second.Tree.Paths())
+	assert.Empty(t, changedFiles(before, e.snapshot()))
+}
+
+func TestRenderTimeTravelRenewsExactlyTheWindow(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	before := e.snapshot()
+	// client: 720h validity, renew a third before → window opens at day 20.
+	// ops kubeconfig: same. web: 2160h, renewBefore 360h → day 75.
+	res := e.run(t0.Add(21*24*time.Hour), &e.ids)
+	assert.Equal(t, map[string]ActionKind{
+		"Certificate/client": ActionRekey,
+		"Kubeconfig/ops":     ActionRekey,
+	}, nonKeep(res.Plan))
+	assert.Equal(t, []string{"clusters/prod/pki/secret-client.yaml", "clusters/prod/pki/secret-ops.yaml"}, changedFiles(before, e.snapshot()))
+}
+
+func TestRenderSANEditReissuesOneCertificate(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	before := e.snapshot()
+	e.edit("leafs.yaml", "www.example.com]", "www.example.com, api.example.com]")
+	res := e.run(t0.Add(time.Hour), &e.ids)
+	assert.Equal(t, map[string]ActionKind{"Certificate/web": ActionReissue}, nonKeep(res.Plan))
+	assert.Equal(t, []string{"clusters/prod/pki/secret-web.yaml"}, changedFiles(before, e.snapshot()))
+	// With rotationPolicy Always (the leaf default) the reissue makes a new key.
+	assert.True(t, res.Plan.Action("Certificate/web").NewKey())
+}
+
+func TestRenderRekeyIntermediateReissuesItsSubtree(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	e.edit("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  keyAlgorithm: ECDSA-P384\n")
+	res := e.run(t0.Add(time.Hour), &e.ids)
+	t.Log(reasonsOf(res.Plan, "Kubeconfig/ops"))
+	assert.Equal(t, map[string]ActionKind{
+		"CertificateAuthority/issuing": ActionRekey,
+		"Certificate/web":              ActionReissue,
+		"Certificate/client":           ActionReissue,
+		"Kubeconfig/ops":               ActionReissue,
+	}, nonKeep(res.Plan))
+}
+
+func TestRenderRenewCAWithSameKeyUpdatesChainsOnly(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	// issuing: 43800h validity, renewBefore defaults to 720h → renew at 43080h.
+	// Every leaf below has expired by then, so instead shorten the CA's window:
+	e.edit("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  renewBefore: 43799h\n")
+	res := e.run(t0.Add(2*time.Hour), &e.ids)
+	got := nonKeep(res.Plan)
+	assert.Equal(t, ActionRenew, got["CertificateAuthority/issuing"])
+	assert.Equal(t, ActionUpdateChain, got["Certificate/web"])
+	assert.Equal(t, ActionUpdateChain, got["Certificate/client"])
+	assert.NotContains(t, got, "Certificate/db-peer")
+	// The leaf certificate itself is unchanged; it still verifies against the renewed CA.
+	st, err := secrets.ReadState(e.state)
+	require.NoError(t, err)
+	web, ca := st.Primary["Certificate/web"].Cert(), st.Primary["CertificateAuthority/issuing"].Cert()
+	require.NoError(t, web.CheckSignatureFrom(ca))
+}
+
+func TestRenderRemoveObjectDeletesItsFilesAndRBAC(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	b, err := os.ReadFile(filepath.Join(e.topo, "leafs.yaml"))
+	require.NoError(t, err)
+	docs := strings.Split(string(b), "---\n")
+	var kept []string
+	for _, d := range docs {
+		if !strings.Contains(d, "kind: Kubeconfig") {
+			kept = append(kept, d)
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(e.topo, "leafs.yaml"), []byte(strings.Join(kept, "---\n")), 0o644))
+	res := e.run(t0.Add(time.Hour), nil)
+	assert.Equal(t, map[string]ActionKind{"Kubeconfig/ops": ActionDelete}, nonKeep(res.Plan))
+	assert.NotEmpty(t, res.Plan.Action("Kubeconfig/ops").Notes, "a deleted kubeconfig's certificate stays valid")
+	assert.NoFileExists(t, filepath.Join(e.state, "clusters/prod/pki/secret-ops.yaml"))
+	assert.NoFileExists(t, filepath.Join(e.state, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml"))
+	k, err := os.ReadFile(filepath.Join(e.state, "clusters/prod/kustomization.yaml"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(k), "ops")
+}
+
+func TestRenderNeedsIdentityOnlyToSign(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	before := e.snapshot()
+	e.edit("leafs.yaml", "www.example.com]", "www2.example.com]")
+	_, err := e.tryRun(t0.Add(time.Hour), nil)
+	require.ErrorIs(t, err, ErrNeedIdentity)
+	assert.Contains(t, err.Error(), "ca/issuing.yaml", "the error names the CA key it could not open")
+	assert.Empty(t, changedFiles(before, e.snapshot()), "a failed run writes nothing")
+}
+
+func TestRenderedFilesDecryptWithSopsCLI(t *testing.T) {
+	sops, err := exec.LookPath("sops")
+	if err != nil {
+		t.Skip("sops CLI not installed: run `make tools`")
+	}
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	for _, f := range []string{"ca/root.yaml", "clusters/prod/pki/secret-web.yaml", "clusters/prod/pki/secret-ops.yaml", "clusters/prod/pki/secret-sa.yaml"} {
+		cmd := exec.Command(sops, "--decrypt", filepath.Join(e.state, f))
+		cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+e.keyFile, "SOPS_DISABLE_VERSION_CHECK=1")
+		out, err := cmd.Output()
+		require.NoError(t, err, "sops --decrypt %s", f)
+		// Assert without printing: the output holds private keys.
+		want := "PRIVATE KEY"
+		if strings.Contains(f, "ops") {
+			want = "client-key-data: "
+		}
+		assert.True(t, strings.Contains(string(out), want), "%s decrypts to a private key", f)
+	}
+}
+
+func reasonsOf(p *Plan, id string) []Reason { return p.Action(id).Reasons }

@@ -1,0 +1,53 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// Result is one render: the plan, and the tree of changes it produced.
+type Result struct {
+	Plan *Plan
+	Tree *Tree
+}
+
+// Render plans, signs, seals and emits, without touching the state directory:
+// the caller writes Result.Tree (Write) or commits it. A plan with nothing to do
+// decrypts nothing and signs nothing.
+func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Options, ids *secrets.Identities, rnd io.Reader) (*Result, error) {
+	p, err := NewPlan(t, st, opt)
+	if err != nil {
+		return nil, err
+	}
+	if len(opt.Recipients.ForCA()) == 0 && p.Changes() {
+		return nil, errors.New("no age recipients: set Config spec.reconciler.age in the topology, or SOPS_AGE_RECIPIENTS")
+	}
+	ap := &Applier{Topology: t, Plan: p, State: st, Identities: ids, Rand: rnd}
+	out, err := ap.Apply(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := Emit(t, p, st, out)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range out.Deletes {
+		if !contains(tree.Delete, d) {
+			tree.Delete = append(tree.Delete, d)
+		}
+	}
+	return &Result{Plan: p, Tree: tree}, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
