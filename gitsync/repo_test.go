@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -595,4 +596,40 @@ func TestPushDeclinedByRemoteIsNotRejection(t *testing.T) {
 	t.Log(err)
 	assert.NotErrorIs(t, err, ErrRejected, "retrying a policy refusal would loop")
 	assert.Equal(t, tip, remoteTip(t, bare, "main"))
+}
+
+// TestLockHeldByAnotherProcessIsReleasedOnDeath uses flock(1) as the other
+// gitca: its lock blocks Open, and killing it frees the clone without any
+// stale-lock cleanup.
+func TestLockHeldByAnotherProcessIsReleasedOnDeath(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	src, _ := newRemote(t)
+	cache := t.TempDir()
+	lockPath := filepath.Join(cache, cacheKey(src)+".lock")
+	ready := filepath.Join(t.TempDir(), "locked")
+	// The holder and its child share the lock; they run in their own
+	// process group so one kill ends both, as a crash would.
+	holder := exec.Command("flock", "--exclusive", lockPath, "sh", "-c", "touch "+ready+"; exec sleep 60")
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, holder.Start())
+	kill := func() { _ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); _ = holder.Wait() }
+	t.Cleanup(kill)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(ready)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Open(ctx, src, cache, AuthOptions{})
+	require.ErrorContains(t, err, "locked by another gitca process")
+
+	kill()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	r, err := Open(ctx2, src, cache, AuthOptions{})
+	require.NoError(t, err)
+	require.NoError(t, r.Unlock())
 }
