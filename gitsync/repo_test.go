@@ -633,3 +633,29 @@ func TestLockHeldByAnotherProcessIsReleasedOnDeath(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Unlock())
 }
+
+func TestRefreshAfterRemoteBranchDeleted(t *testing.T) {
+	ctx := context.Background()
+	src, bare := newRemote(t)
+	seed(t, src, map[string]string{"a": "a\n"})
+	r := openRepo(t, src)
+	assert.Equal(t, src, r.Source())
+	// Keep another branch so the remote is not empty: the branch, not the
+	// repository, is what went missing.
+	require.NoError(t, r.Push(ctx, "keep"))
+	gitCLI(t, bare, "update-ref", "-d", "refs/heads/main")
+
+	require.NoError(t, r.Refresh(ctx))
+	_, ok := r.Head()
+	assert.False(t, ok)
+	assert.NoFileExists(t, filepath.Join(r.Dir(), "a"))
+
+	// The next run starts the branch again from an empty tree.
+	writeFile(t, filepath.Join(r.Dir(), "b"), "b\n")
+	h, made, err := r.Commit("restart", nil, testAuthor())
+	require.NoError(t, err)
+	require.True(t, made)
+	require.NoError(t, r.Push(ctx, ""))
+	assert.Equal(t, h.String(), remoteTip(t, bare, "main"))
+	assert.Equal(t, "1", gitCLI(t, bare, "rev-list", "--count", "main"))
+}
