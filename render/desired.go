@@ -190,7 +190,7 @@ func durationText(d *topology.Duration) string {
 	if d == nil {
 		return ""
 	}
-	return d.Duration.String()
+	return d.String()
 }
 
 // DesiredObjects flattens a topology into its records, CAs in issuer order

@@ -49,7 +49,7 @@ func stored(sh Shape, c *x509.Certificate) *secrets.Object {
 	return o
 }
 
-var baseShape = Shape{Issuer: "ca", CommonName: "web", Profile: "server", DNSNames: []string{"a.example"}, KeyAlgorithm: "ECDSA-P256", Validity: "8760h0m0s"}
+var baseShape = Shape{Issuer: "ca", CommonName: "web", Profile: "server", DNSNames: []string{"a.example"}, KeyAlgorithm: "ECDSA-P256", Validity: "8760h"}
 
 func withDNS(s Shape, dns ...string) Shape { s.DNSNames = dns; return s }
 func withKey(s Shape, k string) Shape      { s.KeyAlgorithm = k; return s }
@@ -178,5 +178,5 @@ func TestShapeHashStable(t *testing.T) {
 	b.DNSNames = append([]string(nil), a.DNSNames...)
 	require.Equal(t, a.Hash(), b.Hash())
 	require.NotEqual(t, a.Hash(), withDNS(a, "z.example").Hash())
-	require.Equal(t, `{"issuer":"ca","cn":"web","profile":"server","dns":["a.example"],"key":"ECDSA-P256","validity":"8760h0m0s"}`, a.JSON())
+	require.Equal(t, `{"issuer":"ca","cn":"web","profile":"server","dns":["a.example"],"key":"ECDSA-P256","validity":"8760h"}`, a.JSON())
 }
