@@ -58,6 +58,15 @@ func ParseSource(s string) (Source, error) {
 		return Source{}, fmt.Errorf("gitsync: repository address %q contains whitespace (%s)", raw, acceptedForms)
 	}
 
+	// A password in the address would be stored in the clone's .git/config
+	// and quoted by every error naming the remote, so refuse it first,
+	// before any message can echo it.
+	if u, err := url.Parse(s); err == nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			return Source{}, fmt.Errorf("gitsync: %q: credentials in the URL are refused; use a token file or environment variable", u.Redacted())
+		}
+	}
+
 	src := Source{Branch: DefaultBranch}
 	if i := strings.LastIndexByte(s, '#'); i >= 0 {
 		src.Branch = s[i+1:]
@@ -111,8 +120,7 @@ func parseURLForm(raw, s, scheme string) (string, string, error) {
 	}
 	repoPath, dir := splitDir(u.Path)
 
-	switch scheme {
-	case "file":
+	if scheme == "file" {
 		if u.Host != "" && u.Host != "localhost" {
 			return "", "", fmt.Errorf("gitsync: %q: file:// URLs must not name a host; use file:///abs/path", raw)
 		}
@@ -123,12 +131,6 @@ func parseURLForm(raw, s, scheme string) (string, string, error) {
 			return "", "", fmt.Errorf("gitsync: %q: file:// needs an absolute repository path", raw)
 		}
 		return fileURL(path.Clean(repoPath)), dir, nil
-	case "https":
-		// A token in the URL would end up in the cache's .git/config and in
-		// every error message that quotes the remote.
-		if _, hasPassword := u.User.Password(); hasPassword {
-			return "", "", fmt.Errorf("gitsync: %q: credentials in the URL are refused; use a token file or environment variable", u.Redacted())
-		}
 	}
 	if u.Hostname() == "" {
 		return "", "", fmt.Errorf("gitsync: %q: missing host (%s)", raw, acceptedForms)

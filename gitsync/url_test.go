@@ -45,6 +45,8 @@ func TestParseSource(t *testing.T) {
 		{in: "git://github.com/org/pki.git", wantErr: `unsupported scheme "git"`},
 		{in: "s3://bucket/pki", wantErr: "accepted forms"},
 		{in: "https://user:s3cret@github.com/org/pki.git", wantErr: "credentials in the URL are refused"},
+		{in: "http://user:s3cret@github.com/org/pki.git", wantErr: "credentials in the URL are refused"},
+		{in: "ssh://git:s3cret@github.com/org/pki.git#main", wantErr: "credentials in the URL are refused"},
 		{in: "https://github.com", wantErr: "missing repository path"},
 		{in: "https:///org/pki.git", wantErr: "missing host"},
 		{in: "file://server/srv/pki.git", wantErr: "must not name a host"},
