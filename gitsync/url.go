@@ -1,6 +1,8 @@
 // Package gitsync moves the topology and state repositories between a remote
 // and a local cache clone: it pulls, lands at most one commit per run and
-// pushes it with optimistic concurrency. It speaks git through go-git only.
+// pushes it with optimistic concurrency. It speaks git through go-git only;
+// go-git's file:// transport itself runs the system's git-upload-pack and
+// git-receive-pack, so local remotes need git installed (ssh and https do not).
 //
 // A run is atomic from the remote's point of view: nothing leaves the cache
 // clone until Push, and Open, Reset and Refresh always bring the clone back to
