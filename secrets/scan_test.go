@@ -23,7 +23,9 @@ func TestScanPlaintextKeys(t *testing.T) {
 		}
 	}
 	rsaLike := strings.ReplaceAll(key, "PRIVATE KEY", "RSA PRIVATE KEY")
-	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n" }
+	indent := func(s string) string {
+		return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n"
+	}
 	sealed, err := Seal(tlsSecret(t).yaml(t), []string{k.recipient})
 	require.NoError(t, err)
 
