@@ -56,5 +56,6 @@ changed and writes SOPS-encrypted Kubernetes manifests that Flux or Argo CD appl
 		Version:       version,
 	}
 	root.AddCommand(newPlanCmd(), newRenderCmd(), newExportCmd(), newKeygenCmd())
+	root.AddCommand(newReconcileCmd())
 	return root
 }
