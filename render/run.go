@@ -40,6 +40,10 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 			tree.Delete = append(tree.Delete, d)
 		}
 	}
+	// What Flux or Argo CD could not build is refused before anything is written.
+	if err := CheckOverlays(t, st, tree); err != nil {
+		return nil, err
+	}
 	return &Result{Plan: p, Tree: tree}, nil
 }
 
