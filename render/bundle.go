@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gitca-dev/gitca/secrets"
@@ -91,4 +92,83 @@ func mergeBundle(in []*x509.Certificate, now time.Time) []*x509.Certificate {
 		return bytes.Compare(out[i].Raw, out[j].Raw) < 0
 	})
 	return out
+}
+
+// bundleCAs lists the CAs a bundle draws from, directly or through the bundles
+// it inherits, sorted.
+func bundleCAs(t *topology.Topology, name string) []string {
+	cas := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		b := t.TrustBundle(n)
+		if b == nil {
+			return
+		}
+		for _, s := range b.Spec.Sources {
+			switch {
+			case s.CA != "":
+				cas[s.CA] = true
+			case s.Bundle != "":
+				walk(s.Bundle)
+			}
+		}
+	}
+	walk(name)
+	return sortedKeys(cas)
+}
+
+// bundleTargetChanged is the target-changed rule for a kubeconfig whose
+// spec.target.ca names a TrustBundle: its embedded CA bundle must follow the
+// bundle, or the kubeconfig stops trusting a rotated server. It reads public
+// material only: a CA of the bundle signing anew this run changes the bundle;
+// otherwise the bundle is computed from the certificates the plan keeps
+// (and the PEM files it imports) and compared with the stored ca.crt, which
+// also catches an edited source list, a changed file and an expired member.
+func bundleTargetChanged(p *Plan, t *topology.Topology, in policyInput) []Reason {
+	if in.o == nil || in.d.Kubeconfig == nil {
+		return nil
+	}
+	name := in.d.Kubeconfig.Spec.Target.CA
+	if t.TrustBundle(name) == nil {
+		return nil
+	}
+	var renewed []string
+	for _, ca := range bundleCAs(t, name) {
+		if a := p.CA(ca); a != nil && a.NewCert() {
+			renewed = append(renewed, ca)
+		}
+	}
+	if len(renewed) > 0 {
+		return []Reason{{Code: ReasonTargetChanged, Detail: fmt.Sprintf("trust bundle %s: %s renewed", name, strings.Join(renewed, ", "))}}
+	}
+	certs, err := BundleCerts(t, name, p.Now, func(ca string) *x509.Certificate {
+		if a := p.CA(ca); a != nil {
+			return a.Cert
+		}
+		return nil
+	})
+	if err != nil {
+		return []Reason{{Code: ReasonTargetChanged, Detail: fmt.Sprintf("trust bundle %s: %v", name, err)}}
+	}
+	if !sameCerts(certs, in.o.CACerts) {
+		return []Reason{{Code: ReasonTargetChanged, Detail: "trust bundle " + name + " changed"}}
+	}
+	return nil
+}
+
+func sameCerts(a, b []*x509.Certificate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Raw, b[i].Raw) {
+			return false
+		}
+	}
+	return true
 }

@@ -46,11 +46,8 @@ func buildKubeconfig(k *topology.Kubeconfig, m *Material, caCerts []*x509.Certif
 		}
 		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: user, Namespace: c.Namespace}
 	}
-	names := make([]string, 0, len(cfg.Contexts))
-	for n := range cfg.Contexts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	// The first context is the default; clientcmd.Write sorts the maps, so
+	// the same kubeconfig always has the same bytes.
 	cfg.CurrentContext = contexts[0].Name
 	return clientcmd.Write(*cfg)
 }
