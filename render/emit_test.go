@@ -425,7 +425,14 @@ func TestOverlaysBuildWithKustomizeCLI(t *testing.T) {
 						assert.NotEmpty(t, s["mac"], "%v: the sops block carries a MAC", meta["name"])
 						assert.True(t, hasEncrypted(d), "%v: its private values are encrypted", meta["name"])
 					}
-					assert.NotZero(t, records)
+					var sealedFiles int
+					require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+						if err == nil && !d.IsDir() && isSealed(t, p) {
+							sealedFiles++
+						}
+						return err
+					}))
+					assert.Equal(t, sealedFiles, records, "every sealed file of the overlay is in the build")
 
 					out, err = runTool(t, nil, nil, kustomize, "build", filepath.Join(plain, rel))
 					require.NoError(t, err, "kustomize build %s after sops -d", rel)
