@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha512"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/getsops/sops/v3"
 	"github.com/getsops/sops/v3/aes"
@@ -150,7 +154,7 @@ func Open(sealed []byte, ids Identities) ([]byte, error) {
 		}
 		return jsonStore.EmitPlainFile(tree.Branches)
 	}
-	return yamlStore.EmitPlainFile(tree.Branches)
+	return emitYAML(tree.Branches)
 }
 
 // ReadMetadata reads, without decrypting, the sops block of a sealed file.
@@ -196,7 +200,7 @@ func ReadMetadata(sealed []byte) (Metadata, error) {
 
 // loadPlain parses a one-document YAML manifest into a sops tree.
 func loadPlain(plain []byte) (sops.TreeBranches, error) {
-	branches, err := yamlStore.LoadPlainFile(plain)
+	branches, err := parseYAML(plain)
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest: %w", err)
 	}
@@ -210,18 +214,28 @@ func loadPlain(plain []byte) (sops.TreeBranches, error) {
 }
 
 func loadSealed(sealed []byte) (*sops.Tree, error) {
-	store := sops.Store(yamlStore)
 	if isJSON(sealed) {
-		store = jsonStore
+		tree, err := jsonStore.LoadEncryptedFile(sealed)
+		if errors.Is(err, sops.MetadataNotFound) {
+			return nil, ErrNotSealed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parsing sealed file: %w", err)
+		}
+		return &tree, nil
 	}
-	tree, err := store.LoadEncryptedFile(sealed)
+	branches, err := parseYAML(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("parsing sealed file: %w", err)
+	}
+	branches, md, err := stores.ExtractMetadata(branches, stores.MetadataOpts{Flatten: stores.MetadataFlattenNone})
 	if errors.Is(err, sops.MetadataNotFound) {
 		return nil, ErrNotSealed
 	}
 	if err != nil {
 		return nil, fmt.Errorf("parsing sealed file: %w", err)
 	}
-	return &tree, nil
+	return &sops.Tree{Branches: branches, Metadata: md}, nil
 }
 
 func isJSON(b []byte) bool {
@@ -259,7 +273,7 @@ func ourPolicy(m sops.Metadata) bool {
 // with lastmodified taken from the package clock instead of time.Now so that
 // tests can pin it.
 func encryptAndEmit(tree *sops.Tree, dataKey []byte, cipher sops.Cipher) ([]byte, error) {
-	mac, err := tree.Encrypt(dataKey, cipher)
+	mac, err := encryptTree(tree, dataKey, cipher)
 	if err != nil {
 		return nil, fmt.Errorf("encrypting: %w", err)
 	}
@@ -268,7 +282,11 @@ func encryptAndEmit(tree *sops.Tree, dataKey []byte, cipher sops.Cipher) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("encrypting the MAC: %w", err)
 	}
-	out, err := yamlStore.EmitEncryptedFile(*tree)
+	branches, err := stores.SerializeMetadata(*tree, stores.MetadataOpts{Flatten: stores.MetadataFlattenNone})
+	if err != nil {
+		return nil, fmt.Errorf("writing sops metadata: %w", err)
+	}
+	out, err := emitYAML(branches)
 	if err != nil {
 		return nil, fmt.Errorf("writing sealed YAML: %w", err)
 	}
@@ -287,7 +305,7 @@ func decryptTree(tree *sops.Tree, ids Identities, cipher sops.Cipher) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("%w (file recipients: %s)", ErrNoMatchingIdentity, strings.Join(ageRecipients(tree.Metadata.KeyGroups, false), ", "))
 	}
-	computed, err := tree.Decrypt(dataKey, cipher)
+	computed, err := decryptValues(tree, dataKey, cipher)
 	if err != nil {
 		// The data key is right (age authenticated it), so a value that does
 		// not authenticate was altered or moved to another path.
@@ -377,4 +395,368 @@ func sortedRecipients(set map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Fast paths.
+//
+// The sops YAML store is correct but slow for many small files: it parses
+// every input twice, renders each scalar by marshalling it to YAML text and
+// parsing that back (yaml.Node.Encode), and sops.Tree.Encrypt recompiles
+// encrypted_regex for every path element of every value. Together that is
+// most of the ~4 ms a Secret took. The functions below build and emit the
+// same sops.Tree with go.yaml.in/yaml/v3 directly and walk it with a
+// precompiled regex. They cover the documents gitca writes (no comments,
+// anchors or exotic scalar types); anything else goes to the sops code.
+// Differential tests in seal_test.go hold them to byte-for-byte and
+// MAC-for-MAC equality with sops.
+
+// errSlowPath marks a document the fast path leaves to the sops store.
+var errSlowPath = errors.New("document needs the sops store")
+
+var encryptedKeyRe = regexp.MustCompile(EncryptedRegex)
+
+// parseYAML is yamlStore.LoadPlainFile for comment-free documents.
+func parseYAML(in []byte) (sops.TreeBranches, error) {
+	branches, err := fastParseYAML(in)
+	if err != nil {
+		// Slow path for unusual documents, and sops' own wording for errors.
+		return yamlStore.LoadPlainFile(in)
+	}
+	return branches, nil
+}
+
+func fastParseYAML(in []byte) (sops.TreeBranches, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(in))
+	var branches sops.TreeBranches
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			return branches, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if hasComments(&doc) || len(doc.Content) != 1 {
+			return nil, errSlowPath
+		}
+		root := doc.Content[0]
+		switch {
+		case root.Kind == yaml.MappingNode:
+			b, err := mappingToBranch(root)
+			if err != nil {
+				return nil, err
+			}
+			branches = append(branches, b)
+		case root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" && !hasComments(root):
+			branches = append(branches, sops.TreeBranch{})
+		default:
+			return nil, errSlowPath
+		}
+	}
+}
+
+func hasComments(n *yaml.Node) bool {
+	return n.HeadComment != "" || n.LineComment != "" || n.FootComment != ""
+}
+
+// mappingToBranch mirrors the sops YAML store: keys and scalars decoded by
+// yaml.v3, mappings as TreeBranch, sequences as []interface{}.
+func mappingToBranch(n *yaml.Node) (sops.TreeBranch, error) {
+	if hasComments(n) || n.Anchor != "" {
+		return nil, errSlowPath
+	}
+	branch := make(sops.TreeBranch, 0, len(n.Content)/2)
+	seen := make(map[any]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		if kn.Kind != yaml.ScalarNode || hasComments(kn) || kn.Anchor != "" || kn.ShortTag() == "!!merge" {
+			return nil, errSlowPath
+		}
+		k, err := scalarValue(kn)
+		if err != nil {
+			return nil, err
+		}
+		if seen[k] {
+			return nil, errSlowPath // sops reports duplicate keys
+		}
+		seen[k] = true
+		v, err := nodeValue(vn)
+		if err != nil {
+			return nil, err
+		}
+		branch = append(branch, sops.TreeItem{Key: k, Value: v})
+	}
+	return branch, nil
+}
+
+func nodeValue(n *yaml.Node) (any, error) {
+	if hasComments(n) || n.Anchor != "" {
+		return nil, errSlowPath
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return scalarValue(n)
+	case yaml.MappingNode:
+		return mappingToBranch(n)
+	case yaml.SequenceNode:
+		var out []any // nil when empty, as in the sops store
+		for _, c := range n.Content {
+			v, err := nodeValue(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	return nil, errSlowPath
+}
+
+func scalarValue(n *yaml.Node) (any, error) {
+	if n.ShortTag() == "!!str" {
+		return n.Value, nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, err
+	}
+	switch v.(type) {
+	case string, int, bool, float64, nil:
+		return v, nil
+	}
+	// Timestamps, big integers, binary: leave them to the sops store.
+	return nil, errSlowPath
+}
+
+// emitYAML is yamlStore.EmitPlainFile, building scalar nodes directly.
+func emitYAML(branches sops.TreeBranches) ([]byte, error) {
+	if len(branches) == 0 {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	e := yaml.NewEncoder(&b)
+	e.SetIndent(sopsyaml.IndentDefault)
+	for _, br := range branches {
+		m, err := branchToNode(br)
+		if errors.Is(err, errSlowPath) {
+			return yamlStore.EmitPlainFile(branches)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := e.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func branchToNode(br sops.TreeBranch) (*yaml.Node, error) {
+	m := &yaml.Node{Kind: yaml.MappingNode, Content: make([]*yaml.Node, 0, 2*len(br))}
+	for _, it := range br {
+		k, err := valueToNode(it.Key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := valueToNode(it.Value)
+		if err != nil {
+			return nil, err
+		}
+		m.Content = append(m.Content, k, v)
+	}
+	return m, nil
+}
+
+func valueToNode(v any) (*yaml.Node, error) {
+	switch v := v.(type) {
+	case sops.TreeBranch:
+		return branchToNode(v)
+	case []any:
+		s := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, it := range v {
+			n, err := valueToNode(it)
+			if err != nil {
+				return nil, err
+			}
+			s.Content = append(s.Content, n)
+		}
+		return s, nil
+	case sops.Comment:
+		return nil, errSlowPath
+	case string:
+		// "<<" resolves to the merge tag, which yaml.v3 renders its own way.
+		if utf8.ValidString(v) && v != "<<" {
+			return stringNode(v), nil
+		}
+	}
+	// Other scalars are rare in manifests: let yaml.v3 render them as sops does.
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// stringNode renders a string exactly as yaml.Node.Encode would: the emitter
+// picks literal, quoted or plain style from a "!!str" tag by itself, except
+// that yaml.v3's marshaller also double-quotes strings YAML 1.1 would read as
+// booleans or sexagesimal numbers, for the sake of YAML 1.1 readers such as
+// Kubernetes' — so must we.
+func stringNode(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if yaml11Ambiguous(s) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
+
+var base60Float = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
+
+func yaml11Ambiguous(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+		"n", "N", "no", "No", "NO", "off", "Off", "OFF":
+		return true
+	}
+	if s == "" || !(s[0] == '+' || s[0] == '-' || s[0] >= '0' && s[0] <= '9') || !strings.Contains(s, ":") {
+		return false
+	}
+	return base60Float.MatchString(s)
+}
+
+// fastTree reports whether every key is a string and every leaf a type the
+// fast walkers handle exactly as sops' walker does.
+func fastTree(branches sops.TreeBranches) bool {
+	var ok func(v any) bool
+	ok = func(v any) bool {
+		switch v := v.(type) {
+		case string, int, bool, float64, nil:
+			return true
+		case sops.TreeBranch:
+			for _, it := range v {
+				if _, isStr := it.Key.(string); !isStr || !ok(it.Value) {
+					return false
+				}
+			}
+			return true
+		case []any:
+			for _, it := range v {
+				if !ok(it) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	for _, b := range branches {
+		if !ok(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// walkLeaves visits the leaves in the order sops.Tree's walker does (nil
+// values skipped, sequence items sharing their parent's path) and replaces
+// each with f's result.
+func walkLeaves(v any, path []string, f func(leaf any, path []string) (any, error)) (any, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case sops.TreeBranch:
+		for i := range v {
+			// Clip so that siblings never share a backing array.
+			nv, err := walkLeaves(v[i].Value, append(path[:len(path):len(path)], v[i].Key.(string)), f)
+			if err != nil {
+				return nil, err
+			}
+			v[i].Value = nv
+		}
+		return v, nil
+	case []any:
+		for i := range v {
+			nv, err := walkLeaves(v[i], path, f)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = nv
+		}
+		return v, nil
+	}
+	return f(v, path)
+}
+
+func encryptedPath(path []string) bool {
+	for _, p := range path {
+		if encryptedKeyRe.MatchString(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// encryptTree is sops.Tree.Encrypt for gitca's own policy (encrypted_regex,
+// MAC over every value).
+func encryptTree(tree *sops.Tree, key []byte, cipher sops.Cipher) (string, error) {
+	if !ourPolicy(tree.Metadata) || !fastTree(tree.Branches) {
+		return tree.Encrypt(key, cipher)
+	}
+	h := sha512.New()
+	for _, b := range tree.Branches {
+		_, err := walkLeaves(b, nil, func(v any, path []string) (any, error) {
+			raw, err := sops.ToBytes(v)
+			if err != nil {
+				return nil, err
+			}
+			h.Write(raw)
+			if !encryptedPath(path) {
+				return v, nil
+			}
+			return cipher.Encrypt(v, key, strings.Join(path, ":")+":")
+		})
+		if err != nil {
+			return "", fmt.Errorf("encrypting value: %w", err)
+		}
+	}
+	return fmt.Sprintf("%X", h.Sum(nil)), nil
+}
+
+// decryptValues is sops.Tree.Decrypt for files sealed under gitca's policy;
+// files sealed under other rules go to sops.
+func decryptValues(tree *sops.Tree, key []byte, cipher sops.Cipher) (string, error) {
+	if !ourPolicy(tree.Metadata) || !fastTree(tree.Branches) {
+		return tree.Decrypt(key, cipher)
+	}
+	h := sha512.New()
+	for _, b := range tree.Branches {
+		_, err := walkLeaves(b, nil, func(v any, path []string) (any, error) {
+			if encryptedPath(path) {
+				s, ok := v.(string)
+				if !ok {
+					return nil, fmt.Errorf("expected an encrypted string at %s, got %T", strings.Join(path, "."), v)
+				}
+				var err error
+				if v, err = cipher.Decrypt(s, key, strings.Join(path, ":")+":"); err != nil {
+					return nil, err
+				}
+			}
+			if _, isComment := v.(sops.Comment); !isComment {
+				raw, err := sops.ToBytes(v)
+				if err != nil {
+					return nil, err
+				}
+				h.Write(raw)
+			}
+			return v, nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%X", h.Sum(nil)), nil
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -574,4 +576,122 @@ func TestOpenReadsWhatSopsCLIWrites(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, key, string(opened))
 	})
+}
+
+// fastCorpus holds documents the fast paths must treat exactly as the sops
+// YAML store does: gitca's manifests and every scalar-style corner case.
+func fastCorpus(t *testing.T) map[string]string {
+	docs := map[string]string{
+		"tls":        string(tlsSecret(t).yaml(t)),
+		"kubeconfig": string(kubeconfigSecret(t).yaml(t)),
+		"sa":         string(saKeySecret(t).yaml(t)),
+		"scalars": `a: yes
+b: "on"
+c: 1:20
+c2: "1:20"
+d: ""
+e: "123"
+f: 123
+g: true
+g2: "true"
+h: null
+i: ~
+j: 1.5
+j2: "1.5"
+k: [1, "two", [3], {x: y}, null, ""]
+l: {}
+m: []
+n: "multi\nline\n"
+o: "  leading space"
+p: "trailing space "
+q: "tab\there"
+r: "unicode ✓"
+s: "#hash"
+t2: "key: value"
+u: '{"json": true}'
+v: "- dash"
+w: "line\n  indented\n"
+x: "no trailing newline\nsecond"
+y: "crlf\r\nline"
+y2: "trailing spaces \nline  \n"
+z: 0x1F
+"1": numeric-looking key
+nested: {deep: {tls.key: secret, ca.key: "", list: [a, b, {sa.key: k}]}}
+NO: n
+"<<": not a merge
+`,
+		"null key":   "~: tilde-key\n",
+		"empty doc":  "",
+		"null doc":   "---\n",
+		"comments":   "# head\na: b # line\n# foot\n",
+		"anchors":    "a: &x {b: c}\nd: *x\n",
+		"timestamps": "t: 2001-12-14t21:59:43.10-05:00\n",
+		"merge":      "a: &x {b: c}\nd:\n  <<: *x\n  e: f\n",
+		"big int":    "n: 18446744073709551615\n",
+	}
+	return docs
+}
+
+func TestFastPathsMatchSopsStore(t *testing.T) {
+	for name, doc := range fastCorpus(t) {
+		t.Run(name, func(t *testing.T) {
+			want, err := yamlStore.LoadPlainFile([]byte(doc))
+			require.NoError(t, err)
+			got, err := parseYAML([]byte(doc))
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "same tree")
+
+			wantOut, err := yamlStore.EmitPlainFile(want)
+			require.NoError(t, err)
+			gotOut, err := emitYAML(got)
+			require.NoError(t, err)
+			assert.Equal(t, string(wantOut), string(gotOut), "same bytes")
+		})
+	}
+	// The corpus really exercises the fast path: these must not fall back.
+	for _, name := range []string{"tls", "kubeconfig", "sa", "scalars", "null doc"} {
+		_, err := fastParseYAML([]byte(fastCorpus(t)[name]))
+		assert.NoError(t, err, name)
+	}
+	for _, name := range []string{"comments", "anchors", "timestamps", "merge", "big int"} {
+		_, err := fastParseYAML([]byte(fastCorpus(t)[name]))
+		assert.ErrorIs(t, err, errSlowPath, name)
+	}
+}
+
+func TestFastWalkersMatchSops(t *testing.T) {
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	require.NoError(t, err)
+	md := newMetadata(nil, 0)
+	load := func(doc string) *sops.Tree {
+		b, err := yamlStore.LoadPlainFile([]byte(doc))
+		require.NoError(t, err)
+		return &sops.Tree{Branches: b, Metadata: md}
+	}
+	for name, doc := range fastCorpus(t) {
+		if name == "comments" || name == "timestamps" || name == "big int" || name == "null key" {
+			continue // not fast trees: both sides run sops' own walker
+		}
+		t.Run(name, func(t *testing.T) {
+			require.True(t, fastTree(load(doc).Branches))
+			// Ours encrypts, sops decrypts: same MAC, same values.
+			mine := load(doc)
+			mac, err := encryptTree(mine, key, aes.NewCipher())
+			require.NoError(t, err)
+			macBack, err := mine.Decrypt(key, aes.NewCipher())
+			require.NoError(t, err)
+			assert.Equal(t, mac, macBack)
+			assert.Equal(t, load(doc).Branches, mine.Branches)
+
+			// Sops encrypts, ours decrypts.
+			theirs := load(doc)
+			mac, err = theirs.Encrypt(key, aes.NewCipher())
+			require.NoError(t, err)
+			macBack, err = decryptValues(theirs, key, aes.NewCipher())
+			require.NoError(t, err)
+			assert.Equal(t, mac, macBack)
+			assert.Equal(t, load(doc).Branches, theirs.Branches)
+		})
+	}
 }
