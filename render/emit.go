@@ -372,6 +372,9 @@ type overlay struct {
 	dir     string
 	flavour topology.Flavour
 	files   []string // relative to dir, sorted
+	// workspace is the kcp workspace path (root:org:team) the overlay is for,
+	// empty for a cluster.
+	workspace string
 }
 
 // overlaysOf groups the managed files by overlay. Overlays that are not in the
@@ -396,6 +399,7 @@ func overlaysOf(t *topology.Topology, want map[string][]byte) []*overlay {
 				}
 			}
 			o.flavour = t.Cluster(o.name).Flavour
+			o.workspace = workspaceOf(t, dir)
 			byDir[dir] = o
 		}
 		o.files = append(o.files, rel)
@@ -406,6 +410,18 @@ func overlaysOf(t *topology.Topology, want map[string][]byte) []*overlay {
 		out = append(out, byDir[d])
 	}
 	return out
+}
+
+// workspaceOf is the kcp workspace path whose bindings land in dir, if any.
+func workspaceOf(t *topology.Topology, dir string) string {
+	for _, k := range t.Kubeconfigs {
+		if a := k.Spec.Authorization; a != nil && a.ClusterRoleBindings != nil {
+			if c := a.ClusterRoleBindings.Cluster; strings.Contains(c, ":") && ClusterDir(t, overlayName(c)) == dir {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // overlayDirOf returns the cluster overlay directory a path lives in.
@@ -472,14 +488,17 @@ func overlayFiles(t *topology.Topology, want map[string][]byte, sealed map[strin
 // with the defaults a stock `flux bootstrap` or Argo CD install expects. They
 // are annotations until the Config schema grows fields for them.
 const (
-	AnnotationFluxSource        = "gitca.dev/flux-source"            // [namespace/]name of the GitRepository holding the state repo; default flux-system/flux-system
-	AnnotationFluxDecryption    = "gitca.dev/flux-decryption-secret" // Secret in the Flux namespace holding the cluster's age key; default sops-age
-	AnnotationFluxInterval      = "gitca.dev/flux-interval"          // default 10m
-	AnnotationArgoRepoURL       = "gitca.dev/argocd-repo-url"        // the state repo as Argo CD fetches it; required for ksops clusters
-	AnnotationArgoRevision      = "gitca.dev/argocd-revision"        // default HEAD
-	AnnotationArgoProject       = "gitca.dev/argocd-project"         // default default
-	AnnotationArgoNamespace     = "gitca.dev/argocd-namespace"       // default argocd
-	DefaultFluxNamespace        = "flux-system"
+	AnnotationFluxSource     = "gitca.dev/flux-source"            // [namespace/]name of the GitRepository holding the state repo; default flux-system/flux-system
+	AnnotationFluxDecryption = "gitca.dev/flux-decryption-secret" // Secret in the Flux namespace holding the cluster's age key; default sops-age
+	AnnotationFluxInterval   = "gitca.dev/flux-interval"          // default 10m
+	AnnotationArgoRepoURL    = "gitca.dev/argocd-repo-url"        // the state repo as Argo CD fetches it; required for ksops clusters
+	AnnotationArgoRevision   = "gitca.dev/argocd-revision"        // default HEAD
+	AnnotationArgoProject    = "gitca.dev/argocd-project"         // default default
+	AnnotationArgoNamespace  = "gitca.dev/argocd-namespace"       // default argocd
+	DefaultFluxNamespace     = "flux-system"
+	// AnnotationKCPWorkspace marks a workspace overlay's Flux Kustomization
+	// with the workspace path it must be pointed at.
+	AnnotationKCPWorkspace      = "gitca.dev/kcp-workspace"
 	DefaultFluxSource           = "flux-system"
 	DefaultFluxDecryptionSecret = "sops-age"
 )
@@ -520,10 +539,15 @@ type objectRef struct {
 }
 
 type fluxKustomizationSpec struct {
-	Interval   string    `json:"interval"`
-	Path       string    `json:"path"`
-	Prune      bool      `json:"prune"`
-	SourceRef  objectRef `json:"sourceRef"`
+	Interval  string    `json:"interval"`
+	Path      string    `json:"path"`
+	Prune     bool      `json:"prune"`
+	SourceRef objectRef `json:"sourceRef"`
+	// KubeConfig points Flux at a remote API server: a kcp workspace is not
+	// the cluster Flux runs in.
+	KubeConfig *struct {
+		SecretRef objectRef `json:"secretRef"`
+	} `json:"kubeConfig,omitempty"`
 	Decryption struct {
 		Provider  string    `json:"provider"`
 		SecretRef objectRef `json:"secretRef"`
@@ -552,6 +576,15 @@ func fluxKustomization(o *overlay, opts deliveryOptions) fluxKustomizationObject
 	}
 	k.Spec.Decryption.Provider = "sops"
 	k.Spec.Decryption.SecretRef = objectRef{Name: opts.FluxDecryptionSecret}
+	if o.workspace != "" {
+		// Applied to Flux's own cluster, a workspace's bindings would grant
+		// roles there. Name a kubeconfig Secret for the workspace instead: until
+		// someone provides it, Flux fails closed.
+		k.Metadata.Annotations = map[string]string{AnnotationKCPWorkspace: o.workspace}
+		k.Spec.KubeConfig = &struct {
+			SecretRef objectRef `json:"secretRef"`
+		}{objectRef{Name: "gitca-" + fileSafe(o.name) + "-kubeconfig"}}
+	}
 	return k
 }
 

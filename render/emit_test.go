@@ -129,7 +129,11 @@ func TestDeliveryLayout(t *testing.T) {
 	// A kcp workspace path gets an overlay of its own, with a file-safe name.
 	ws := readYAML(t, filepath.Join(e.state, "clusters/root-org-team/kustomization.yaml"))
 	assert.Equal(t, []any{"rbac/clusterrolebinding-gitca-kubeconfig-team-admin-admin.yaml"}, ws["resources"])
-	assert.Contains(t, files, "flux/root-org-team/gitca-kustomization.yaml")
+	// Its Flux Kustomization must not apply into Flux's own cluster: it names a
+	// kubeconfig Secret for the workspace, and fails closed until one exists.
+	wsk := readYAML(t, filepath.Join(e.state, "flux/root-org-team/gitca-kustomization.yaml"))
+	assert.Equal(t, map[string]any{"secretRef": map[string]any{"name": "gitca-root-org-team-kubeconfig"}}, wsk["spec"].(map[string]any)["kubeConfig"])
+	assert.Equal(t, "root:org:team", wsk["metadata"].(map[string]any)["annotations"].(map[string]any)[AnnotationKCPWorkspace])
 
 	// The RBAC binds the kubeconfig's group, not its user.
 	crb := readYAML(t, filepath.Join(e.state, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml"))
@@ -373,6 +377,7 @@ func TestOverlaysBuildWithKustomizeCLI(t *testing.T) {
 	kubectl := lookTool(t, "kubectl")
 	for _, c := range []struct{ name, topo string }{
 		{"examples-kubeadm", "../examples/kubeadm"},
+		{"examples-kcp", "../examples/kcp"},
 		{"basic", "testdata/basic"},
 		{"delivery", "testdata/delivery"},
 	} {
