@@ -137,12 +137,14 @@ func FindBinaries() (Binaries, error) {
 }
 
 // RequireBinaries returns the binaries or skips the test with SkipHint; a
-// binary override ($ETCD, ...) that points nowhere fails the test instead.
+// binary override ($ETCD, ...) that points nowhere fails the test instead, and
+// so does any missing binary under GITCA_E2E_STRICT=1 (.ci/run sets it, so
+// that CI cannot pass by skipping).
 func RequireBinaries(t testing.TB) Binaries {
 	t.Helper()
 	b, err := FindBinaries()
-	if errors.Is(err, errBadEnv) {
-		t.Fatalf("control-plane binaries: %v", err)
+	if errors.Is(err, errBadEnv) || (err != nil && os.Getenv("GITCA_E2E_STRICT") == "1") {
+		t.Fatalf("control-plane binaries: %v\n%s", err, SkipHint)
 	}
 	if err != nil {
 		t.Skipf("%v\n%s", err, SkipHint)

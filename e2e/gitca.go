@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -66,11 +65,12 @@ func modulePath(gomod []byte) string {
 	return ""
 }
 
+// goTool is the go command: $GO if set, else go on PATH.
 func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
+	if p := os.Getenv("GO"); p != "" {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 // BuildGitca builds ./cmd/gitca from the repository root into dir.
