@@ -2,7 +2,11 @@ package secrets
 
 import (
 	"testing"
+	"time"
 
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/stretchr/testify/require"
 )
 
@@ -98,5 +102,33 @@ func BenchmarkSeal1000Parallel(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// BenchmarkSealSopsStore is the baseline: the same Secret sealed the way the
+// sops CLI does it (its YAML store to parse and emit, sops.Tree.Encrypt).
+func BenchmarkSealSopsStore(b *testing.B) {
+	plain := benchSecret(b)
+	rcp, _ := benchRecipients(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		branches, err := yamlStore.LoadPlainFile(plain)
+		require.NoError(b, err)
+		var group sops.KeyGroup
+		for _, r := range rcp {
+			mk, err := sopsage.MasterKeyFromRecipient(r)
+			require.NoError(b, err)
+			group = append(group, mk)
+		}
+		tree := sops.Tree{Branches: branches, Metadata: newMetadata([]sops.KeyGroup{group}, 0)}
+		key, errs := tree.GenerateDataKey()
+		require.Empty(b, errs)
+		mac, err := tree.Encrypt(key, aes.NewCipher())
+		require.NoError(b, err)
+		tree.Metadata.LastModified = time.Now().UTC()
+		tree.Metadata.MessageAuthenticationCode, err = aes.NewCipher().Encrypt(mac, key, tree.Metadata.LastModified.Format(time.RFC3339))
+		require.NoError(b, err)
+		_, err = yamlStore.EmitEncryptedFile(tree)
+		require.NoError(b, err)
 	}
 }

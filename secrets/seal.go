@@ -303,7 +303,11 @@ func decryptTree(tree *sops.Tree, ids Identities, cipher sops.Cipher) ([]byte, e
 	svc := keyservice.NewCustomLocalClient(identityService(ids))
 	dataKey, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{svc}, []string{sopsage.KeyTypeIdentifier})
 	if err != nil {
-		return nil, fmt.Errorf("%w (file recipients: %s)", ErrNoMatchingIdentity, strings.Join(ageRecipients(tree.Metadata.KeyGroups, false), ", "))
+		rcp := ageRecipients(tree.Metadata.KeyGroups, false)
+		if len(rcp) == 0 {
+			return nil, fmt.Errorf("%w: the file has no age recipients", ErrNoMatchingIdentity)
+		}
+		return nil, fmt.Errorf("%w (file recipients: %s)", ErrNoMatchingIdentity, strings.Join(rcp, ", "))
 	}
 	computed, err := decryptValues(tree, dataKey, cipher)
 	if err != nil {

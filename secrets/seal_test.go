@@ -15,14 +15,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/getsops/sops/v3"
 	"github.com/getsops/sops/v3/aes"
+	"github.com/getsops/sops/v3/keyservice"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // testKey is one age identity written to a key file inside the test's temp dir.
@@ -693,5 +697,66 @@ func TestFastWalkersMatchSops(t *testing.T) {
 			assert.Equal(t, mac, macBack)
 			assert.Equal(t, load(doc).Branches, theirs.Branches)
 		})
+	}
+}
+
+// TestSealedSurvivesKustomizeBuild follows Flux's kustomize-controller, which
+// builds the overlay first and decrypts the built Secrets afterwards. Kustomize
+// re-sorts the fields, which breaks the order-sensitive sops MAC; Flux
+// therefore decrypts with the MAC check off (its decryptor's checkSopsMac is
+// false by default). What must hold is that the sops block survives and every
+// value still decrypts, its path (the AAD) being unchanged by reordering.
+func TestSealedSurvivesKustomizeBuild(t *testing.T) {
+	k := newTestKey(t)
+	m := caSecret(t)
+	sealed, err := Seal(m.yaml(t), []string{k.recipient})
+	require.NoError(t, err)
+
+	fs := filesys.MakeFsInMemory()
+	require.NoError(t, fs.MkdirAll("/overlay"))
+	require.NoError(t, fs.WriteFile("/overlay/secret.yaml", sealed))
+	require.NoError(t, fs.WriteFile("/overlay/kustomization.yaml", []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- secret.yaml\n")))
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, "/overlay")
+	require.NoError(t, err)
+	require.Equal(t, 1, resMap.Size())
+	built, err := resMap.Resources()[0].AsYAML()
+	require.NoError(t, err)
+
+	// As Flux does: sops' own tree decryption, MAC not checked.
+	tree, err := loadSealed(built)
+	require.NoError(t, err)
+	svc := keyservice.NewCustomLocalClient(identityService(k.ids))
+	key, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{svc}, nil)
+	require.NoError(t, err)
+	_, err = tree.Decrypt(key, aes.NewCipher())
+	require.NoError(t, err)
+	out, err := yamlStore.EmitPlainFile(tree.Branches)
+	require.NoError(t, err)
+	assert.Equal(t, semantic(t, m.yaml(t)), semantic(t, out))
+}
+
+// TestConcurrentUse: the renderer seals and opens from many goroutines at
+// once; run with -race (make test) this checks nothing is shared unsafely.
+func TestConcurrentUse(t *testing.T) {
+	k := newTestKey(t)
+	plain := tlsSecret(t).yaml(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			sealed, err := Seal(plain, []string{k.recipient})
+			if err == nil {
+				_, err = Open(sealed, k.ids)
+			}
+			if err == nil {
+				_, err = Reseal(plain, sealed, []string{k.recipient}, k.ids)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 }
