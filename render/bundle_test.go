@@ -131,7 +131,8 @@ func TestBundleCerts(t *testing.T) {
 	assert.Equal(t, []string{"proxy", "root", "shard"}, bundleCAs(top, "all"))
 }
 
-// bundlePEM reads the certificates of a rendered bundle ConfigMap or Secret.
+// bundlePEM reads the certificates of a rendered bundle ConfigMap or Secret
+// (tls.crt), or of a kubeconfig Secret (its plain ca.crt).
 func bundlePEM(t *testing.T, state, rel string) []*x509.Certificate {
 	t.Helper()
 	m := readYAML(t, filepath.Join(state, rel))
@@ -140,6 +141,9 @@ func bundlePEM(t *testing.T, state, rel string) []*x509.Certificate {
 		pem, _ = d["ca.crt"].(string)
 	} else if d, ok := m["stringData"].(map[string]any); ok {
 		pem, _ = d["tls.crt"].(string)
+		if _, kc := d["kubeconfig"]; kc {
+			pem, _ = d["ca.crt"].(string)
+		}
 	}
 	certs, err := secrets.ParseCertificates([]byte(pem))
 	require.NoError(t, err, rel)
@@ -176,7 +180,7 @@ func TestBundlesFollowTheirCAsInTheSameRun(t *testing.T) {
 		assert.Len(t, fps, 3, rel)
 	}
 	// The kubeconfig aimed at api-trust embeds the new bundle too.
-	assert.Equal(t, fingerprints(bundlePEM(t, e.state, cm)), fingerprints(st.Primary["Kubeconfig/ops"].CACerts))
+	assert.Equal(t, fingerprints(bundlePEM(t, e.state, cm)), fingerprints(bundlePEM(t, e.state, "clusters/prod/pki/secret-ops.yaml")))
 }
 
 func fingerprints(certs []*x509.Certificate) []string {
