@@ -220,7 +220,7 @@ func (r *reconciler) loop(ctx context.Context, interval time.Duration) error {
 	for {
 		if _, err := r.runOnce(ctx); err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(r.log, "gitca: run interrupted (%v); the state cache was reset. Shutting down.\n", err)
+				fmt.Fprintf(r.log, "gitca: run interrupted, shutting down: %v\n", err)
 				return nil
 			}
 			fmt.Fprintf(r.log, "gitca: run failed, retrying in %s: %v\n", interval, err)
@@ -240,35 +240,28 @@ func (r *reconciler) loop(ctx context.Context, interval time.Duration) error {
 type runResult struct {
 	Plan     *render.Plan
 	Commit   string // the pushed commit, "" when nothing changed
+	Topology string // the topology commit rendered
 	Attempts int
 }
 
 // runOnce is one reconcile: it lands at most one commit, and on any failure
 // leaves the remote untouched and the cache reset to it.
 func (r *reconciler) runOnce(ctx context.Context) (*runResult, error) {
-	topo, err := gitsync.Open(ctx, r.topo, r.cacheDir, r.auth)
-	if err != nil {
-		return nil, fmt.Errorf("topology %s: %w", r.topo, err)
-	}
-	defer topo.Unlock()
-	topoHead, ok := topo.Head()
-	if !ok {
-		return nil, fmt.Errorf("topology %s: the branch has no commit", r.topo)
-	}
-	t, err := topology.Load(topo.Dir())
-	if err != nil {
-		var list topology.ErrorList
-		if errors.As(err, &list) {
-			return nil, fmt.Errorf("the topology at %s (%s) is invalid (%d problems):\n%w", r.topo, topoHead, len(list), err)
-		}
-		return nil, fmt.Errorf("topology %s: %w", r.topo, err)
-	}
-
+	// The state is fetched before the topology, and again both on a retry:
+	// every state commit we build on was rendered from a topology revision
+	// its author fetched before pushing, so ours, fetched after, is at least
+	// as new. The other order lets a slow run render an older topology on
+	// top of a newer one's state and delete what the newer one added.
 	state, err := gitsync.Open(ctx, r.state, r.cacheDir, r.auth)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", r.state, err)
 	}
 	defer state.Unlock()
+	topo, err := gitsync.Open(ctx, r.topo, r.cacheDir, r.auth)
+	if err != nil {
+		return nil, fmt.Errorf("topology %s: %w", r.topo, err)
+	}
+	defer topo.Unlock()
 
 	now := r.clock()
 	res := &runResult{}
@@ -279,8 +272,16 @@ func (r *reconciler) runOnce(ctx context.Context) (*runResult, error) {
 			if err := state.Refresh(ctx); err != nil {
 				return err
 			}
+			if err := topo.Refresh(ctx); err != nil {
+				return fmt.Errorf("topology %s: %w", r.topo, err)
+			}
 		}
-		return r.attempt(ctx, t, topoHead.String(), state, now, res)
+		t, head, err := r.loadTopology(topo)
+		if err != nil {
+			return err
+		}
+		res.Topology = head
+		return r.attempt(ctx, t, head, state, now, res)
 	})
 	if err != nil {
 		// Reset must happen even when ctx was cancelled: it is what makes
@@ -296,7 +297,7 @@ func (r *reconciler) runOnce(ctx context.Context) (*runResult, error) {
 		}
 	}
 	if res.Commit == "" {
-		fmt.Fprintf(r.out, "no changes: the state matches the topology at %s\n", topoHead)
+		fmt.Fprintf(r.out, "no changes: the state matches the topology at %s\n", res.Topology)
 		return res, nil
 	}
 	where := r.state.String()
@@ -305,6 +306,22 @@ func (r *reconciler) runOnce(ctx context.Context) (*runResult, error) {
 	}
 	fmt.Fprintf(r.out, "committed %s to %s: %s\n", res.Commit, where, res.Plan.Summary())
 	return res, nil
+}
+
+func (r *reconciler) loadTopology(topo *gitsync.Repo) (*topology.Topology, string, error) {
+	head, ok := topo.Head()
+	if !ok {
+		return nil, "", fmt.Errorf("topology %s: the branch has no commit", r.topo)
+	}
+	t, err := topology.Load(topo.Dir())
+	if err != nil {
+		var list topology.ErrorList
+		if errors.As(err, &list) {
+			return nil, "", fmt.Errorf("the topology at %s (%s) is invalid (%d problems):\n%w", r.topo, head, len(list), err)
+		}
+		return nil, "", fmt.Errorf("topology %s: %w", r.topo, err)
+	}
+	return t, head.String(), nil
 }
 
 // attempt plans on the state as it is in the cache, writes, checks, commits
