@@ -187,7 +187,19 @@ func (k *kcpRendered) describeTree(t *testing.T) map[string]any {
 			continue
 		}
 		m := k.manifest(t, rel)
+		if m["kind"] == nil {
+			out[rel] = "not a manifest (gitca's own bookkeeping)"
+			continue
+		}
 		d := map[string]any{"kind": m["kind"]}
+		if spec, ok := m["spec"].(map[string]any); ok && m["kind"] == "Kustomization" {
+			// Flux's Kustomization: where it applies from and with which credentials.
+			for _, key := range []string{"path", "kubeConfig", "decryption", "targetNamespace"} {
+				if v, ok := spec[key]; ok {
+					d["spec."+key] = v
+				}
+			}
+		}
 		if md, ok := m["metadata"].(map[string]any); ok {
 			d["name"] = md["name"]
 			if ns, ok := md["namespace"]; ok {
@@ -292,8 +304,8 @@ func (k *kcpRendered) caCerts(t *testing.T) map[string][]*x509.Certificate {
 	out := map[string][]*x509.Certificate{}
 	for id, o := range k.st.Primary {
 		if strings.HasPrefix(id, string(KindCA)+"/") {
-			require.Len(t, o.Certs, 1, "%s: a CA's tls.crt holds that CA alone", id)
-			c := o.Certs[0]
+			require.Len(t, o.CertChain(), 1, "%s: a CA's tls.crt holds that CA alone", id)
+			c := o.CertChain()[0]
 			out[c.Subject.CommonName] = append(out[c.Subject.CommonName], c)
 		}
 	}
@@ -392,13 +404,13 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 
 		// tls.crt is the leaf and its intermediates, ca.crt the root: what a
 		// peer needs, and nothing that would widen what it trusts.
-		require.Len(t, o.CACerts, 1, id)
-		assert.Equal(t, "kcp-pki-bootstrap", o.CACerts[0].Subject.CommonName, id)
-		require.Len(t, o.Certs, 4, "%s: leaf, sub-CA, <rootshard>-ca, kcp-pki-ca", id)
+		require.Len(t, o.CAChain(), 1, id)
+		assert.Equal(t, "kcp-pki-bootstrap", o.CAChain()[0].Subject.CommonName, id)
+		require.Len(t, o.CertChain(), 4, "%s: leaf, sub-CA, <rootshard>-ca, kcp-pki-ca", id)
 		purpose := map[x509.ExtKeyUsage]string{x509.ExtKeyUsageServerAuth: "sslserver", x509.ExtKeyUsageClientAuth: "sslclient"}
 		for _, eku := range leaf.ExtKeyUsage {
 			args := []string{"verify", "-x509_strict", "-purpose", purpose[eku], "-attime", fmt.Sprint(t0.Add(time.Hour).Unix()),
-				"-CAfile", write("root.pem", o.CACerts...), "-untrusted", write("chain.pem", o.Certs[1:]...), write("leaf.pem", leaf)}
+				"-CAfile", write("root.pem", o.CAChain()...), "-untrusted", write("chain.pem", o.CertChain()[1:]...), write("leaf.pem", leaf)}
 			out, err := exec.Command(openssl, args...).CombinedOutput()
 			require.NoError(t, err, "%s: openssl %s\n%s", id, strings.Join(args, " "), out)
 			assert.Contains(t, string(out), "leaf.pem: OK", id)
@@ -433,7 +445,7 @@ func TestKCPCASecretsHoldOnlyThatCA(t *testing.T) {
 			require.NotNil(t, obj, name)
 			assert.True(t, obj.Cert().Equal(certs[0]), name)
 			// And the CA's own record: tls.crt is the CA alone.
-			assert.Len(t, obj.Certs, 1, name)
+			assert.Len(t, obj.CertChain(), 1, name)
 		}
 	}
 }
@@ -512,7 +524,7 @@ func (k *kcpRendered) tlsPair(t *testing.T, rel string) tls.Certificate {
 	}
 	require.NotNil(t, o, rel)
 	var chain [][]byte
-	for _, c := range o.Certs {
+	for _, c := range o.CertChain() {
 		chain = append(chain, c.Raw)
 	}
 	return tls.Certificate{Certificate: chain, PrivateKey: k.keyOf(t, rel)}
@@ -647,9 +659,9 @@ func TestKCPClientCAInheritanceOverTLS(t *testing.T) {
 			srv := kcpServer(t, k.tlsPair(t, kcpSecretPath(ns, comp.serverSecret)), bundle)
 			caFile := filepath.Join(dir, comp.name+"-ca.crt")
 			o := k.objectAt(t, kcpSecretPath(ns, comp.serverSecret))
-			require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CACerts...), 0o644))
+			require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CAChain()...), 0o644))
 			roots := x509.NewCertPool()
-			roots.AddCert(o.CACerts[0])
+			roots.AddCert(o.CAChain()[0])
 			for _, name := range slices.Sorted(mapKeys(clients)) {
 				want := slices.Contains(admitted[name], comp.name)
 				err := goGet(srv, comp.host, roots, clients[name])
@@ -712,11 +724,11 @@ func TestKCPRequestHeaderCAAdmitsOnlyItsClients(t *testing.T) {
 	srv := kcpServer(t, k.tlsPair(t, kcpSecretPath(ns, "kcp")), rhFile)
 	o := k.objectAt(t, kcpSecretPath(ns, "kcp"))
 	roots := x509.NewCertPool()
-	roots.AddCert(o.CACerts[0])
+	roots.AddCert(o.CAChain()[0])
 	openssl, opensslErr := exec.LookPath("openssl")
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.crt")
-	require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CACerts...), 0o644))
+	require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CAChain()...), 0o644))
 	for i, c := range clients {
 		err := goGet(srv, "api.alpha.kcp.example.com", roots, c.cert)
 		if c.admit {
