@@ -197,7 +197,7 @@ func (ap *Applier) applyOne(a *Action) (map[string][]byte, error) {
 	case a.Action == ActionKeep:
 		// Nothing to write: the certificate is what the state holds; the key stays sealed.
 		m.Cert = a.Cert
-		if a.Cert == nil && d.Kind != KindKeyPair {
+		if a.Cert == nil && d.Kind == KindCA {
 			return nil, fmt.Errorf("kept without a certificate")
 		}
 		ap.setMaterial(a.ID, m)
@@ -231,7 +231,9 @@ func (ap *Applier) sign(a *Action, m *Material, issuer *Material) error {
 		return nil
 	}
 	if !a.NewCert() {
-		m.Cert = a.Cert
+		// Chain update or re-encryption: the stored certificate is carried over.
+		m.Cert = a.Stored.Cert()
+		a.Cert = m.Cert
 		return nil
 	}
 	spec, err := certSpec(d, ap.Plan.Now)

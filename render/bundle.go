@@ -155,7 +155,7 @@ func bundleTargetChanged(p *Plan, t *topology.Topology, in policyInput) []Reason
 	if err != nil {
 		return []Reason{{Code: ReasonTargetChanged, Detail: fmt.Sprintf("trust bundle %s: %v", name, err)}}
 	}
-	if !sameCerts(certs, in.o.CACerts) {
+	if !sameCerts(certs, in.o.CAChain()) {
 		return []Reason{{Code: ReasonTargetChanged, Detail: "trust bundle " + name + " changed"}}
 	}
 	return nil

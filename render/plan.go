@@ -83,6 +83,18 @@ func (a *Action) NewCert() bool {
 	return false
 }
 
+// SKI is the subject key id of the object's certificate after the run, known
+// without parsing for kept objects.
+func (a *Action) SKI() []byte {
+	if a.Cert != nil {
+		return a.Cert.SubjectKeyId
+	}
+	if a.Keeps() && a.Stored != nil {
+		return a.Stored.SKI
+	}
+	return nil
+}
+
 // Keeps reports whether the object's certificate stays as it is.
 func (a *Action) Keeps() bool { return !a.NewCert() && a.Action != ActionDelete }
 
@@ -165,12 +177,13 @@ func NewPlan(t *topology.Topology, st *secrets.State, opt Options) (*Plan, error
 		}
 		a.Action, a.Rekeys, a.Reasons = evaluate(chain, in)
 		if o != nil {
-			if c := o.Cert(); c != nil {
-				na := c.NotAfter.UTC()
+			if !o.NotAfter.IsZero() {
+				na := o.NotAfter.UTC()
 				a.Before = &na
-				if a.Keeps() {
-					a.Cert = c
-				}
+			}
+			if a.Keeps() && d.Kind == KindCA {
+				// Kept CAs sign, verify and fill bundles; kept leafs are never parsed.
+				a.Cert = o.Cert()
 			}
 			if o.Path != d.Path {
 				a.OldPath = o.Path
@@ -237,8 +250,8 @@ func (p *Plan) planDeletes(st *secrets.State) {
 		a := &Action{ID: id, Path: o.Path, Action: ActionDelete, Stored: o,
 			Reasons: []Reason{{Code: ReasonOrphaned, Detail: "no longer in the topology"}}}
 		a.Kind, a.Name = splitID(id)
-		if c := o.Cert(); c != nil {
-			na := c.NotAfter.UTC()
+		if !o.NotAfter.IsZero() {
+			na := o.NotAfter.UTC()
 			a.Before = &na
 			if a.Kind == KindKubeconfig || a.Kind == KindCert {
 				// Deleting a Secret does not revoke what was copied out of it.

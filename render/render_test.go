@@ -21,7 +21,7 @@ import (
 
 // env is one age identity and a state directory that runs share.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	keyFile   string
 	recipient string
 	ids       secrets.Identities
@@ -29,7 +29,7 @@ type env struct {
 	topo      string
 }
 
-func newEnv(t *testing.T, topoSrc string) *env {
+func newEnv(t testing.TB, topoSrc string) *env {
 	t.Helper()
 	id, rcp, err := secrets.GenerateAgeKey()
 	require.NoError(t, err)
@@ -93,15 +93,17 @@ func (e *env) snapshot() map[string]string {
 	return out
 }
 
+// changedFiles lists the files that differ between two snapshots, leaving out
+// the state index, which changes with every record.
 func changedFiles(a, b map[string]string) []string {
 	var out []string
 	for k, v := range a {
-		if b[k] != v {
+		if b[k] != v && k != secrets.IndexPath {
 			out = append(out, k)
 		}
 	}
 	for k := range b {
-		if _, ok := a[k]; !ok {
+		if _, ok := a[k]; !ok && k != secrets.IndexPath {
 			out = append(out, k)
 		}
 	}
@@ -271,3 +273,26 @@ func TestRenderedFilesDecryptWithSopsCLI(t *testing.T) {
 }
 
 func reasonsOf(p *Plan, id string) []Reason { return p.Action(id).Reasons }
+
+func TestStateIndexIsACacheNeverTheTruth(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	st, err := secrets.ReadState(e.state)
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Parsed, "every record is vouched for by the index")
+	web := st.Primary["Certificate/web"]
+	require.NotNil(t, web)
+	assert.Equal(t, web.Cert().NotAfter.UTC(), web.NotAfter, "index summary matches the certificate")
+
+	// A hand edit changes the bytes: the record is parsed, and what it says wins.
+	p := filepath.Join(e.state, "clusters/prod/pki/secret-web.yaml")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), "gitca.dev/spec-hash:", "gitca.dev/edited: \"yes\"\n        gitca.dev/spec-hash:", 1)
+	require.NotEqual(t, string(b), edited)
+	require.NoError(t, os.WriteFile(p, []byte(edited), 0o644))
+	st, err = secrets.ReadState(e.state)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Parsed)
+	assert.Equal(t, "yes", st.Primary["Certificate/web"].Annotations["gitca.dev/edited"])
+}

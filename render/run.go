@@ -1,9 +1,12 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
@@ -40,11 +43,47 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 			tree.Delete = append(tree.Delete, d)
 		}
 	}
+	if tree.Empty() {
+		return &Result{Plan: p, Tree: tree}, nil
+	}
 	// What Flux or Argo CD could not build is refused before anything is written.
 	if err := CheckOverlays(t, st, tree); err != nil {
 		return nil, err
 	}
+	if err := addIndex(st, p, tree); err != nil {
+		return nil, err
+	}
 	return &Result{Plan: p, Tree: tree}, nil
+}
+
+// addIndex writes the state index (secrets.IndexPath) for the tree after this
+// run, so the next plan hashes records instead of parsing them.
+func addIndex(st *secrets.State, p *Plan, tree *Tree) error {
+	records := map[string][]byte{}
+	add := func(path string) {
+		if b, ok := tree.Write[path]; ok {
+			records[path] = b
+		} else if o := st.At(path); o != nil {
+			records[path] = o.Raw
+		}
+	}
+	for _, a := range p.Actions {
+		if a.Action == ActionDelete {
+			continue
+		}
+		add(a.Path)
+		if a.Desired.Copy != nil {
+			add(a.Desired.Copy.Path)
+		}
+	}
+	idx, err := secrets.BuildIndex(st, records)
+	if err != nil {
+		return err
+	}
+	if o, err := os.ReadFile(filepath.Join(st.Root, secrets.IndexPath)); err != nil || !bytes.Equal(o, idx) {
+		tree.Write[secrets.IndexPath] = idx
+	}
+	return nil
 }
 
 func contains(l []string, s string) bool {

@@ -2,14 +2,19 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -31,30 +36,90 @@ const (
 
 // Object is what the state holds for one rendered Secret: its public material and
 // its metadata, read without decrypting anything.
+//
+// Objects found unchanged in the state index (IndexPath) are not parsed: their
+// summary fields come from the index and Plain/Certs/CACerts are parsed from Raw
+// on first use. Use the methods, not the fields, to read those.
 type Object struct {
 	ID          string // AnnotationObject
 	Role        string
 	Path        string // slash-separated, relative to the state root
 	Raw         []byte // the file as stored (sealed)
 	Annotations map[string]string
-	// Plain holds every stringData value that is not encrypted (certificates, public keys).
-	Plain map[string]string
-	// Certs is tls.crt parsed (leaf first); CACerts is ca.crt parsed.
-	Certs   []*x509.Certificate
-	CACerts []*x509.Certificate
 	// Recipients are the age recipients the file is encrypted to, sorted.
 	Recipients []string
 	// Problems lists what is wrong with the file's public parts (unparseable
 	// certificate, missing sops block); the plan turns each into a reissue reason.
 	Problems []string
+	// Summary of tls.crt's first certificate, known without parsing it.
+	NotBefore, NotAfter time.Time
+	AKI, SKI            []byte
+
+	// Plain holds every stringData value that is not encrypted (certificates, public keys).
+	Plain map[string]string
+	// Certs is tls.crt parsed (leaf first); CACerts is ca.crt parsed.
+	Certs   []*x509.Certificate
+	CACerts []*x509.Certificate
+
+	lazy bool
+	once sync.Once
+}
+
+// load parses Raw once for objects that came from the index.
+func (o *Object) load() {
+	o.once.Do(func() {
+		if !o.lazy {
+			return
+		}
+		full, err := parseObject(o.Path, o.Raw)
+		if err != nil || full == nil {
+			return
+		}
+		o.Plain, o.Certs, o.CACerts = full.Plain, full.Certs, full.CACerts
+	})
 }
 
 // Cert returns the object's own certificate (tls.crt's first), or nil.
 func (o *Object) Cert() *x509.Certificate {
-	if o == nil || len(o.Certs) == 0 {
+	if c := o.CertChain(); len(c) > 0 {
+		return c[0]
+	}
+	return nil
+}
+
+// CertChain is tls.crt parsed, leaf first.
+func (o *Object) CertChain() []*x509.Certificate {
+	if o == nil {
 		return nil
 	}
-	return o.Certs[0]
+	o.load()
+	return o.Certs
+}
+
+// CAChain is ca.crt parsed.
+func (o *Object) CAChain() []*x509.Certificate {
+	if o == nil {
+		return nil
+	}
+	o.load()
+	return o.CACerts
+}
+
+// PlainValues are the stringData values that are not encrypted.
+func (o *Object) PlainValues() map[string]string {
+	if o == nil {
+		return nil
+	}
+	o.load()
+	return o.Plain
+}
+
+// HasCert reports whether tls.crt holds a certificate, without parsing it when the index knows.
+func (o *Object) HasCert() bool {
+	if o.lazy {
+		return !o.NotAfter.IsZero()
+	}
+	return len(o.Certs) > 0
 }
 
 // State is the public view of a state tree.
@@ -67,14 +132,25 @@ type State struct {
 	// Files lists every regular file in the tree (slash paths, sorted), .git excluded;
 	// the renderer deletes those it manages and no longer produces.
 	Files []string
+	// Parsed counts the records (not bundles, RBAC or kustomizations) that were
+	// parsed because the index did not vouch for them.
+	Parsed int
+
+	byPath map[string]*Object
 }
 
+// At returns the record stored at a path, or nil.
+func (st *State) At(path string) *Object { return st.byPath[path] }
+
 // ReadState reads dir without decrypting anything. A missing dir is an empty state.
+// Records whose bytes match the state index are taken from it without parsing;
+// the rest are parsed in parallel.
 func ReadState(dir string) (*State, error) {
-	st := &State{Root: dir, Primary: map[string]*Object{}, Copies: map[string]*Object{}}
+	st := &State{Root: dir, Primary: map[string]*Object{}, Copies: map[string]*Object{}, byPath: map[string]*Object{}}
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		return st, nil
 	}
+	var candidates []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -94,37 +170,69 @@ func ReadState(dir string) (*State, error) {
 		}
 		rel = filepath.ToSlash(rel)
 		st.Files = append(st.Files, rel)
-		if !strings.HasSuffix(rel, ".yaml") || (!strings.HasPrefix(rel, "ca/") && !strings.HasPrefix(rel, "clusters/")) {
-			return nil
+		if strings.HasSuffix(rel, ".yaml") && (strings.HasPrefix(rel, "ca/") || strings.HasPrefix(rel, "clusters/")) {
+			candidates = append(candidates, rel)
 		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		obj, err := parseObject(rel, raw)
-		if err != nil {
-			return err
-		}
-		if obj == nil {
-			return nil
-		}
-		if obj.Role == RoleCopy {
-			st.Copies[rel] = obj
-			return nil
-		}
-		if prev, dup := st.Primary[obj.ID]; dup {
-			// Two records for one object can only come from a hand edit or a bad merge;
-			// keep the first by path and flag both so the plan rewrites them.
-			prev.Problems = append(prev.Problems, fmt.Sprintf("also recorded in %s", rel))
-			return nil
-		}
-		st.Primary[obj.ID] = obj
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading state %s: %w", dir, err)
 	}
 	sort.Strings(st.Files)
+	index := readIndex(dir)
+	objs := make([]*Object, len(candidates))
+	errs := make([]error, len(candidates))
+	parsed := make([]bool, len(candidates))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				rel := candidates[i]
+				raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				if e, ok := index[rel]; ok && e.SHA256 == sha256Hex(raw) {
+					objs[i] = e.object(raw)
+					continue
+				}
+				parsed[i] = true
+				objs[i], errs[i] = parseObject(rel, raw)
+			}
+		}()
+	}
+	for i := range candidates {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, obj := range objs {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("reading state %s: %w", dir, errs[i])
+		}
+		if obj == nil {
+			continue
+		}
+		if parsed[i] {
+			st.Parsed++
+		}
+		st.byPath[obj.Path] = obj
+		if obj.Role == RoleCopy {
+			st.Copies[obj.Path] = obj
+			continue
+		}
+		if prev, dup := st.Primary[obj.ID]; dup {
+			// Two records for one object can only come from a hand edit or a bad merge;
+			// keep the first by path and flag it so the plan rewrites it.
+			prev.Problems = append(prev.Problems, fmt.Sprintf("also recorded in %s", obj.Path))
+			continue
+		}
+		st.Primary[obj.ID] = obj
+	}
 	return st, nil
 }
 
@@ -153,7 +261,7 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 	var doc stateDoc
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		// A file we wrote that no longer parses is drift, not a reason to stop the run.
-		return &Object{ID: "", Path: rel, Raw: raw, Problems: []string{"not valid YAML: " + err.Error()}}, nil
+		return nil, nil // not ours to judge: a record that does not parse cannot name its object
 	}
 	id := doc.Metadata.Annotations[AnnotationObject]
 	if id == "" || doc.Metadata.Annotations[AnnotationRole] == "" {
@@ -185,6 +293,9 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 	if v, ok := o.Plain["tls.crt"]; ok {
 		if o.Certs, err = parseCerts(v); err != nil {
 			o.Problems = append(o.Problems, "tls.crt: "+err.Error())
+		} else {
+			c := o.Certs[0]
+			o.NotBefore, o.NotAfter, o.AKI, o.SKI = c.NotBefore.UTC(), c.NotAfter.UTC(), c.AuthorityKeyId, c.SubjectKeyId
 		}
 	}
 	if v, ok := o.Plain["ca.crt"]; ok {
@@ -219,4 +330,9 @@ func ParseCertificates(rest []byte) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("no certificate")
 	}
 	return out, nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,125 @@
+package secrets
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// IndexPath is the state index: for every record, the hash of its bytes and
+// the public fields planning needs. It lets a plan over ten thousand records
+// hash files instead of parsing them. The index is a cache, never the truth: a
+// record whose bytes do not match its entry (a hand edit, a merge) is parsed.
+const IndexPath = ".gitca/index.json"
+
+const indexVersion = 1
+
+type indexEntry struct {
+	Path        string            `json:"path"`
+	SHA256      string            `json:"sha256"`
+	ID          string            `json:"id"`
+	Role        string            `json:"role"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Recipients  []string          `json:"recipients,omitempty"`
+	Problems    []string          `json:"problems,omitempty"`
+	NotBefore   *time.Time        `json:"notBefore,omitempty"`
+	NotAfter    *time.Time        `json:"notAfter,omitempty"`
+	AKI         string            `json:"aki,omitempty"`
+	SKI         string            `json:"ski,omitempty"`
+}
+
+type indexDoc struct {
+	Version int          `json:"version"`
+	Entries []indexEntry `json:"entries"`
+}
+
+func (e indexEntry) object(raw []byte) *Object {
+	o := &Object{ID: e.ID, Role: e.Role, Path: e.Path, Raw: raw, Annotations: e.Annotations,
+		Recipients: e.Recipients, Problems: e.Problems, lazy: true}
+	if e.NotBefore != nil {
+		o.NotBefore = *e.NotBefore
+	}
+	if e.NotAfter != nil {
+		o.NotAfter = *e.NotAfter
+	}
+	o.AKI, _ = hex.DecodeString(e.AKI)
+	o.SKI, _ = hex.DecodeString(e.SKI)
+	if o.Annotations == nil {
+		o.Annotations = map[string]string{}
+	}
+	return o
+}
+
+func entryOf(o *Object) indexEntry {
+	e := indexEntry{Path: o.Path, SHA256: sha256Hex(o.Raw), ID: o.ID, Role: o.Role, Annotations: o.Annotations,
+		Recipients: o.Recipients, Problems: o.Problems, AKI: hex.EncodeToString(o.AKI), SKI: hex.EncodeToString(o.SKI)}
+	if !o.NotAfter.IsZero() {
+		nb, na := o.NotBefore.UTC(), o.NotAfter.UTC()
+		e.NotBefore, e.NotAfter = &nb, &na
+	}
+	return e
+}
+
+// readIndex returns the index by path; a missing or unreadable index is empty
+// (everything is parsed, which is only slower).
+func readIndex(dir string) map[string]indexEntry {
+	raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(IndexPath)))
+	if err != nil {
+		return nil
+	}
+	var doc indexDoc
+	if json.Unmarshal(raw, &doc) != nil || doc.Version != indexVersion {
+		return nil
+	}
+	m := make(map[string]indexEntry, len(doc.Entries))
+	for _, e := range doc.Entries {
+		m[e.Path] = e
+	}
+	return m
+}
+
+// BuildIndex renders the index for a final tree: files maps each record path to
+// its bytes (the kept ones from the state, the written ones from the run).
+// Entries are sorted by path, one per line, so a git diff shows one line per
+// changed record.
+func BuildIndex(st *State, files map[string][]byte) ([]byte, error) {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var b bytes.Buffer
+	b.WriteString("{\"version\":1,\"entries\":[")
+	n := 0
+	for _, p := range paths {
+		raw := files[p]
+		var o *Object
+		if old := st.At(p); old != nil && bytes.Equal(old.Raw, raw) {
+			o = old
+		} else {
+			var err error
+			if o, err = parseObject(p, raw); err != nil {
+				return nil, err
+			}
+		}
+		if o == nil {
+			continue
+		}
+		line, err := json.Marshal(entryOf(o))
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n")
+		b.Write(line)
+		n++
+	}
+	b.WriteString("\n]}\n")
+	return b.Bytes(), nil
+}
