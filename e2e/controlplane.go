@@ -6,6 +6,19 @@
 // the processes they start are stopped by t.Cleanup; their logs go to files
 // under t.TempDir() and are printed when the test fails. Everything listens on
 // the loopback range (127.0.0.0/8) only, on free ports unless told otherwise.
+//
+// Running: `make e2e` does everything (tools, the cached kube-apiserver and
+// kubectl build, GITCA_E2E=1 go test ./e2e/...). By hand:
+//
+//	hack/install-tools.sh && hack/build-kube-apiserver.sh
+//	GITCA_E2E=1 go test -count=1 -v ./e2e/
+//
+// Without GITCA_E2E=1 every test here skips (so `go test ./...` stays fast);
+// without the binaries they skip with SkipHint, or fail under
+// GITCA_E2E_STRICT=1. Binaries: $GITCA_KUBE_APISERVER, $KUBECTL, $ETCD,
+// $ETCDCTL, else ${GITCA_CACHE_DIR:-~/.cache/gitca}/bin/{kube-apiserver,kubectl}-v1.37.2,
+// else PATH. GITCA_E2E_EXPORT_DIR=<dir> runs the tests against <dir>/cp-0 and
+// <dir>/cp-1 instead of a fresh gitca render and export (debugging only).
 package e2e
 
 import (
