@@ -46,6 +46,17 @@ func objectAnnotations(a *Action, m *Material, role string) map[string]string {
 	}
 	if m.Cert != nil {
 		ann[secrets.AnnotationNotAfter] = m.Cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")
+		// Public content only: workloads roll when the certificate or its chain
+		// changes, never because ciphertext was re-randomised.
+		parts := [][]byte{[]byte(d.Shape.JSON()), m.Cert.Raw}
+		for _, c := range m.Chain {
+			parts = append(parts, c.Raw)
+		}
+		ann[AnnotationContentHash] = ContentHash(parts...)
+	} else if m.Key != nil {
+		if pub, err := EncodePublicKeyPEM(m.Key.Public()); err == nil {
+			ann[AnnotationContentHash] = ContentHash([]byte(d.Shape.JSON()), pub)
+		}
 	}
 	if d.Kubeconfig != nil {
 		ann[AnnotationTarget] = targetJSON(d.Kubeconfig)

@@ -201,7 +201,7 @@ func NewPlan(t *topology.Topology, st *secrets.State, opt Options) (*Plan, error
 		if d.Kind == KindCA && d.CA.Spec.Import != nil {
 			p.Warnings = append(p.Warnings, importWarnings(a, p.Now)...)
 		}
-		if a.Action == ActionKeep && d.Copy != nil && copyStale(st, d) {
+		if a.Action == ActionKeep && d.Copy != nil && copyStale(st, d, p.recipients) {
 			a.Action = ActionReencrypt
 			a.Reasons = append(a.Reasons, Reason{Code: ReasonMoved, Detail: "delivered copy " + d.Copy.Path + " missing or stale"})
 		}
@@ -214,12 +214,13 @@ func NewPlan(t *topology.Topology, st *secrets.State, opt Options) (*Plan, error
 
 // copyStale reports whether a CA's delivered copy is missing, elsewhere, or
 // encrypted to the wrong recipients.
-func copyStale(st *secrets.State, d *Desired) bool {
+func copyStale(st *secrets.State, d *Desired, r Recipients) bool {
 	c, ok := st.Copies[d.Copy.Path]
 	if !ok {
 		return true
 	}
-	return len(c.Recipients) > 0 && !equalStrings(c.Recipients, sortedUnion(d.Recipients, nil))
+	want := r.ForCluster(d.Copy.Cluster)
+	return len(c.Recipients) > 0 && len(want) > 0 && !equalStrings(c.Recipients, want)
 }
 
 // expectedNotAfter is now + validity, clamped to the issuer's (expected) notAfter.
@@ -319,6 +320,7 @@ func kubeconfigPolicies(p *Plan, t *topology.Topology) []policy {
 		if ta := p.CA(ca); ta != nil && ta.NewCert() {
 			out = append(out, Reason{Code: ReasonTargetChanged, Detail: ca + " renewed"})
 		}
+		out = append(out, bundleTargetChanged(p, t, in)...)
 		return out
 	}})
 }
