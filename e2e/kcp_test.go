@@ -43,7 +43,7 @@ const KCPReadyTimeout = 4 * time.Minute
 // KCPBinaries are kcp and its front-proxy: $GITCA_KCP and $GITCA_KCP_FRONT_PROXY,
 // else the cache dir (kcp-v0.28.0, kcp-front-proxy-v0.28.0), else PATH.
 type KCPBinaries struct {
-	KCP, FrontProxy, Etcd string
+	KCP, FrontProxy, Etcd, Etcdctl string
 }
 
 func requireKCPBinaries(t *testing.T) KCPBinaries {
@@ -57,6 +57,7 @@ func requireKCPBinaries(t *testing.T) KCPBinaries {
 		{&b.KCP, "GITCA_KCP", "kcp-" + KCPVersion, "kcp"},
 		{&b.FrontProxy, "GITCA_KCP_FRONT_PROXY", "kcp-front-proxy-" + KCPVersion, "kcp-front-proxy"},
 		{&b.Etcd, "ETCD", "", "etcd"},
+		{&b.Etcdctl, "ETCDCTL", "", "etcdctl"},
 	} {
 		p, err := lookBinary(x.env, x.cached, x.nm)
 		if err != nil && os.Getenv(x.env) != "" {
@@ -68,6 +69,10 @@ func requireKCPBinaries(t *testing.T) KCPBinaries {
 		*x.dst = p
 	}
 	if err := errors.Join(errs...); err != nil {
+		// Under GITCA_E2E_STRICT=1 (CI) a missing binary fails, as for the control plane.
+		if os.Getenv("GITCA_E2E_STRICT") == "1" {
+			t.Fatalf("%v\nrun hack/build-kcp.sh (builds kcp and kcp-front-proxy %s, ~20 min)", err, KCPVersion)
+		}
 		t.Skipf("%v\nrun hack/build-kcp.sh (builds kcp and kcp-front-proxy %s, ~20 min)", err, KCPVersion)
 	}
 	return b
@@ -403,11 +408,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	etcdctl, err := lookBinary("ETCDCTL", "", "etcdctl")
-	if err != nil {
-		t.Skipf("%v", err)
-	}
-	etcd := StartEtcd(t, Binaries{Etcd: bins.Etcd, Etcdctl: etcdctl}, EtcdConfig{Name: "kcp-etcd", PKIDir: etcdDir,
+	etcd := StartEtcd(t, Binaries{Etcd: bins.Etcd, Etcdctl: bins.Etcdctl}, EtcdConfig{Name: "kcp-etcd", PKIDir: etcdDir,
 		ExtraArgs: []string{"--peer-trusted-ca-file=" + filepath.Join(etcdDir, "etcd/peer-ca.crt")}})
 
 	shardURL := "https://" + ip + ":" + strconv.Itoa(kcpPort)
@@ -435,7 +436,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 
 	shardAdmin := clientFromKubeconfig(t, p.file("root-admin-shard-admin", "kubeconfig"))
 	shardAdmin.server = shardURL // the kubeconfig names localhost; same server
-	err = waitFor(kcp, KCPReadyTimeout, time.Second, func() error {
+	err := waitFor(kcp, KCPReadyTimeout, time.Second, func() error {
 		code, body, err := shardAdmin.do(http.MethodGet, "/readyz", "", nil)
 		if err != nil {
 			return err
