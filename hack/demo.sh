@@ -1,43 +1,56 @@
 #!/usr/bin/env bash
-# make demo: render the embedded kubeadm example into a temporary state directory
-# with a freshly generated age key, show the plan and the tree, prove a second
-# run is a no-op, and decrypt one Secret with the real sops CLI.
+# make demo: the whole GitOps loop on local repositories. A bare topology repo
+# holding examples/kubeadm, an empty bare state repo, a fresh age key; then
+# gitca reconcile three times: the first run lands one commit, the second
+# none, a run a year later (minus a few days) only the renewals. Ends with the
+# state repo's history and the kubeadm layout exported from a checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOPS_DISABLE_VERSION_CHECK=1
+# Keep the demo's commits and clones away from the user's git configuration.
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+export GIT_AUTHOR_NAME="Platform Team" GIT_AUTHOR_EMAIL=platform@example.test
+export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+unset SOPS_AGE_KEY SOPS_AGE_RECIPIENTS
 GITCA=${GITCA:-bin/gitca}
+GITCA=$(cd "$(dirname "$GITCA")" && pwd)/$(basename "$GITCA")
 work=$(mktemp -d "${TMPDIR:-/tmp}/gitca-demo.XXXXXX")
 echo "== working in $work"
-state=$work/state
 
-echo "== generating an age identity"
-export SOPS_AGE_RECIPIENTS=$($GITCA keygen --out "$work/age.key")
+echo; echo "== a topology repo (examples/kubeadm) and an empty state repo, both bare"
+git init -q --bare -b main "$work/topology.git"
+git init -q --bare -b main "$work/state.git"
+git init -q -b main "$work/topology"
+cp examples/kubeadm/*.yaml "$work/topology/"
+git -C "$work/topology" add .
+git -C "$work/topology" commit -q -m "kubeadm cluster demo"
+git -C "$work/topology" push -q "$work/topology.git" HEAD:main
+git -C "$work/topology.git" log --oneline main
+
+echo; echo "== the reconciler's age identity (gitca keygen)"
+recipient=$("$GITCA" keygen --out "$work/age.key")
 export SOPS_AGE_KEY_FILE=$work/age.key
-echo "recipient: $SOPS_AGE_RECIPIENTS"
+echo "recipient: $recipient (the topology names none, so gitca encrypts to this one)"
 
-echo; echo "== gitca plan (empty state: everything is created)"
-$GITCA plan --topology examples/kubeadm --state "$state"
+reconcile() {
+  "$GITCA" reconcile --topology "file://$work/topology.git#main" --state "file://$work/state.git#main" \
+    --cache-dir "$work/cache" "$@"
+}
 
-echo; echo "== gitca render"
-$GITCA render --topology examples/kubeadm --state "$state"
+echo; echo "== gitca reconcile: everything is created, one commit"
+reconcile
 
-echo; echo "== the state tree"
-(cd "$state" && find . -type f | sort)
+echo; echo "== gitca reconcile again: nothing to do, no commit"
+reconcile
 
-echo; echo "== a sealed Secret (certificates readable, keys encrypted)"
-sed -n '1,40p' "$state/clusters/demo/kube-system/secret-demo-apiserver.yaml"
+later=$(date -u -d '+1 year -5 days' +%Y-%m-%dT%H:%M:%SZ)
+echo; echo "== gitca reconcile --now $later: only the renewals"
+reconcile --now "$later"
 
-echo; echo "== the second run plans only keeps and writes nothing"
-$GITCA render --topology examples/kubeadm --state "$state"
+echo; echo "== git log --stat of the state repo ($(git -C "$work/state.git" rev-list --count main) commits)"
+git -C "$work/state.git" log --stat=100 main
 
-echo; echo "== a year later: the renewals"
-$GITCA plan --topology examples/kubeadm --state "$state" --now "$(date -u -d '+1 year -3 days' +%Y-%m-%dT%H:%M:%SZ)"
-
-if command -v sops >/dev/null; then
-  echo; echo "== sops CLI decrypts it (key fingerprint only)"
-  sops --decrypt "$state/clusters/demo/kube-system/secret-demo-apiserver.yaml" | grep -c "BEGIN PRIVATE KEY" | sed 's/^/private keys after decryption: /'
-fi
-
-echo; echo "== export kubeadm layout for node cp-0"
-$GITCA export kubeadm --state "$state" --node cp-0 --out "$work/etc-kubernetes"
+echo; echo "== export kubeadm layout for node cp-0 from a checkout of the state"
+git clone -q "$work/state.git" "$work/state"
+"$GITCA" export kubeadm --state "$work/state" --node cp-0 --out "$work/etc-kubernetes"
 echo; echo "Done. Everything is in $work (delete it when finished)."

@@ -200,11 +200,11 @@ func TestReconcileCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 
 	landed := 0
+	before := readState(t, state, "main")
 	for i := range kills {
 		name := fmt.Sprintf("crash-%02d", i)
 		topoHead := topo.push(t, "add "+name, map[string]string{name + ".yaml": leafDoc(name)})
 		old := tip(t, state, "main")
-		before := readState(t, state, old)
 
 		cmd, _, _ := e.command(context.Background(), reconcileArgs(topo.bare, state, cache, t0)...)
 		require.NoError(t, cmd.Start())
@@ -233,6 +233,7 @@ func TestReconcileCrash(t *testing.T) {
 			}
 		}
 		require.Contains(t, after.Primary, "Certificate/"+name)
+		before = after
 	}
 	git(t, state, "fsck", "--strict", "--no-dangling")
 	assert.Empty(t, git(t, state, "log", "--merges", "--oneline", "main"))
