@@ -40,7 +40,7 @@ func TestReconcileRace(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 
-	var added []string   // leafs pushed to the topology so far
+	var added []string // leafs pushed to the topology so far
 	seen := []string{} // leafs in the state after the previous round
 	for round := range rounds {
 		name := fmt.Sprintf("leaf-%02d", round)
