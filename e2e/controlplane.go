@@ -235,7 +235,8 @@ func (p *Process) Stop() {
 
 // StartProcess runs bin with args in its own process group, output to a log
 // file in t.TempDir(). t.Cleanup stops it and, if the test failed, prints the
-// end of its log.
+// end of its log: a process lives as long as the t it was started with, so
+// start what later subtests need on the parent test.
 func StartProcess(t testing.TB, name, bin string, args []string, env []string) *Process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")

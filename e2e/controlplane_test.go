@@ -178,6 +178,8 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		}
 	})
 
+	parent := t
+	var etcd1 *Etcd
 	t.Run("second etcd member joins with cp-1's peer certificates", func(t *testing.T) {
 		ip := NodeIP["cp-1"]
 		peerPort := FreePort(t, ip)
@@ -186,7 +188,8 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		etcd1 := StartEtcd(t, bins, EtcdConfig{
+		// Started on the parent test: it outlives this subtest, for the next one.
+		etcd1 = StartEtcd(parent, bins, EtcdConfig{
 			Name: "cp-1", PKIDir: filepath.Join(cp1, "pki"), IP: ip, PeerPort: peerPort,
 			InitialCluster: initial, ClusterState: "existing",
 		})
@@ -209,6 +212,30 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		// The API server still writes through the two-member quorum.
 		if _, err := api.Kubectl(conf("super-admin.conf"), "create", "namespace", "e2e-after-join"); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("a second kube-apiserver serves from cp-1's export", func(t *testing.T) {
+		if etcd1 == nil {
+			t.Skip("cp-1's etcd member did not start")
+		}
+		// cp-1's own serving certificate (SAN 127.0.0.2), etcd client and
+		// kubeconfigs, against its local etcd member: what kubeadm join
+		// --control-plane sets up.
+		api1 := StartAPIServer(t, bins, APIServerConfig{Dir: cp1, IP: NodeIP["cp-1"], EtcdServers: []string{etcd1.ClientURL}})
+		out, err := api1.Kubectl(filepath.Join(cp1, "admin.conf"), "get", "namespace", "e2e-after-join", "-o", "name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != "namespace/e2e-after-join" {
+			t.Errorf("cp-1 sees %q", out)
+		}
+		user, _, err := whoami(api1, filepath.Join(cp1, "kubelet.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "system:node:cp-1" {
+			t.Errorf("cp-1's kubelet.conf is %q", user)
 		}
 	})
 }
