@@ -213,6 +213,40 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 	}
 }
 
+// TestExportedNodesShareClusterMaterial: kubeadm's control-plane nodes share
+// the CAs, their keys and the service-account key pair (a token signed by
+// one apiserver must verify on the next), and each has its own etcd server
+// and peer certificates. (gitca issues one apiserver certificate carrying
+// every node's address, so that one may be shared; the SANs test checks each
+// node's address is on it.)
+func TestExportedNodesShareClusterMaterial(t *testing.T) {
+	RequireE2E(t)
+	exp := SharedExport(t)
+	a, b := exp.NodeDir(t, "cp-0"), exp.NodeDir(t, "cp-1")
+	read := func(dir, f string) []byte {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dir, "pki", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	shared := []string{"sa.key", "sa.pub"}
+	for _, c := range kubeadmCAs {
+		shared = append(shared, c+".crt", c+".key")
+	}
+	for _, f := range shared {
+		if string(read(a, f)) != string(read(b, f)) {
+			t.Errorf("pki/%s differs between cp-0 and cp-1", f)
+		}
+	}
+	for _, f := range []string{"etcd/server.crt", "etcd/server.key", "etcd/peer.crt", "etcd/peer.key"} {
+		if string(read(a, f)) == string(read(b, f)) {
+			t.Errorf("pki/%s is the same on cp-0 and cp-1; it is per node", f)
+		}
+	}
+}
+
 // extension returns the value line(s) of an X.509v3 extension in openssl's
 // -text output ("" if absent).
 func extension(text, name string) string {
