@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,11 +189,29 @@ func newEnv(t testing.TB) *env {
 	return &env{keyFile: keyFile, vars: vars}
 }
 
+// syncBuffer collects a running process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // command is gitca with args, ready to start.
-func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = e.vars
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }

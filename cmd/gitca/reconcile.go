@@ -175,6 +175,13 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconciler, error) {
 		}
 		clock = func() time.Time { return t.UTC() }
 	}
+	if f.planFile != "" {
+		// Checked now: the plan is written after the push, and a push
+		// followed by "cannot write the plan" would be a misleading failure.
+		if fi, err := os.Stat(filepath.Dir(f.planFile)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--plan-file %s: its directory does not exist", f.planFile)
+		}
+	}
 	if f.authorName == "" || f.authorEmail == "" {
 		return nil, errors.New("--author-name and --author-email must not be empty")
 	}
@@ -347,6 +354,9 @@ func (r *reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if err := render.Write(state.Dir(), out.Tree); err != nil {
 		return fmt.Errorf("writing the state tree: %w", err)
 	}
+	if err := r.checkConverged(t, state, opt); err != nil {
+		return err
+	}
 	// The whole worktree, not only what this run wrote: a hand-committed key
 	// or a renderer bug must not reach the remote through us either.
 	findings, err := secrets.ScanPlaintextKeys(state.Root())
@@ -390,6 +400,31 @@ func (r *reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	}
 	res.Commit = h.String()
 	return nil
+}
+
+// checkConverged reads back the tree just written, public material only, and
+// plans again: anything but "keep everything" means the tree is not what the
+// renderer meant to write (a damaged file, a renderer bug), and committing it
+// would make every following run commit again.
+func (r *reconciler) checkConverged(t *topology.Topology, state *gitsync.Repo, opt render.Options) error {
+	st, err := secrets.ReadState(state.Dir())
+	if err != nil {
+		return fmt.Errorf("reading back the rendered tree: %w", err)
+	}
+	p, err := render.NewPlan(t, st, opt)
+	if err != nil {
+		return fmt.Errorf("re-planning the rendered tree: %w", err)
+	}
+	if !p.Changes() {
+		return nil
+	}
+	var left []string
+	for _, a := range p.Actions {
+		if a.Action != render.ActionKeep {
+			left = append(left, fmt.Sprintf("  %s %s", a.Action, a.ID))
+		}
+	}
+	return fmt.Errorf("refusing to commit: the rendered tree does not converge, a second plan still wants:\n%s", strings.Join(left, "\n"))
 }
 
 // commitMessage is "gitca: <counts>", then one line per changed object with

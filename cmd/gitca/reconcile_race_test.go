@@ -162,7 +162,7 @@ func requireConsistentCAs(t testing.TB, st *secrets.State) {
 	}
 	checked := 0
 	for _, o := range objs {
-		for _, c := range append(slices.Clone(o.Certs), o.CACerts...) {
+		for _, c := range append(slices.Clone(o.CertChain()), o.CAChain()...) {
 			if raw, ok := bySubject[c.Subject.String()]; ok {
 				assert.Equal(t, raw, c.Raw, "%s carries a different %s", o.Path, c.Subject)
 				checked++

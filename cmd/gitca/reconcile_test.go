@@ -68,6 +68,7 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 	assert.Equal(t, "gitca: 4 rekey, 4 keep", git(t, state, "log", "-1", "--format=%s", "main"))
 	changed := strings.Split(git(t, state, "show", "--format=", "--name-only", "main"), "\n")
 	assert.Equal(t, []string{
+		secrets.IndexPath,
 		"clusters/prod/pki/secret-client.yaml",
 		"clusters/prod/pki/secret-db-peer.yaml",
 		"clusters/prod/pki/secret-ops.yaml",
@@ -75,10 +76,10 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 	}, changed)
 	after := readState(t, state, "main")
 	for id, obj := range before.Primary {
-		renewed := slices.Contains(changed, obj.Path)
-		if obj.Cert() == nil {
+		if !obj.HasCert() {
 			continue
 		}
+		renewed := slices.Contains(changed, obj.Path)
 		if renewed {
 			// Signed at the run's injected time, less the renderer's backdating.
 			nb := after.Primary[id].Cert().NotBefore.UTC()
@@ -110,7 +111,7 @@ func TestReconcilePushBranch(t *testing.T) {
 	proposal := tip(t, state, "gitca/proposal")
 	require.NotEmpty(t, proposal)
 	assert.Equal(t, mainTip, git(t, state, "rev-parse", proposal+"^"), "the proposal builds on the state branch")
-	assert.Equal(t, []string{"clusters/prod/kustomization.yaml", "clusters/prod/pki/secret-web.yaml"},
+	assert.Equal(t, []string{secrets.IndexPath, "clusters/prod/kustomization.yaml", "clusters/prod/pki/secret-web.yaml"},
 		strings.Split(git(t, state, "show", "--format=", "--name-only", proposal), "\n"))
 	md, err := os.ReadFile(planFile)
 	require.NoError(t, err)
@@ -291,6 +292,7 @@ func TestReconcileFlagErrors(t *testing.T) {
 		{"no retries", e, []string{"--topology", repo + "#topo", "--state", repo, "--max-retries", "0"}, "--max-retries 0"},
 		{"bad now", e, []string{"--topology", repo + "#topo", "--state", repo, "--now", "tomorrow"}, "want RFC3339"},
 		{"plain http", e, []string{"--topology", "http://example.com/topo.git", "--state", repo}, "plain http is refused"},
+		{"plan file without a directory", e, []string{"--topology", repo + "#topo", "--state", repo, "--plan-file", filepath.Join(repo, "no", "plan.md")}, "its directory does not exist"},
 		{"no identity", noKey, []string{"--topology", repo + "#topo", "--state", repo}, "needs the reconciler's age identity"},
 	}
 	for _, tc := range cases {
@@ -334,6 +336,30 @@ func TestReconcileIntervalStopsOnSIGTERM(t *testing.T) {
 	requireCacheClean(t, cache)
 	// The lock went with the process: another run gets the cache at once.
 	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
+}
+
+// TestReconcileIntervalRecovers: in the long-running mode a failing run
+// (here an invalid topology) is reported and the loop goes on; once the
+// topology is fixed the next tick commits.
+func TestReconcileIntervalRecovers(t *testing.T) {
+	broken := smallTopology(t)
+	broken["web.yaml"] = strings.Replace(leafDoc("web"), "issuer: issuing", "issuer: nowhere", 1)
+	topo := newTopology(t, broken)
+	state := newBare(t, "state")
+	e := newEnv(t)
+	cmd, stdout, stderr := e.command(t.Context(), reconcileArgs(topo.bare, state, t.TempDir(), t0, "--interval", "100ms")...)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	waitFor(t, func() bool { return strings.Count(stderr.String(), "run failed") >= 2 })
+	assert.Contains(t, stderr.String(), "nowhere")
+	assert.Empty(t, tip(t, state, "main"))
+
+	topo.push(t, "fix the issuer", map[string]string{"web.yaml": leafDoc("web")})
+	waitFor(t, func() bool { return tip(t, state, "main") != "" })
+	assert.Contains(t, files(t, state, "main"), "clusters/prod/pki/secret-web.yaml")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 }
 
 func waitFor(t *testing.T, cond func() bool) {
