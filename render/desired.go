@@ -83,6 +83,16 @@ type Desired struct {
 	Kubeconfig *topology.Kubeconfig           // set for KindKubeconfig
 	// Copy is where a CA is additionally delivered into a cluster, nil if nowhere.
 	Copy *Delivery
+
+	hash string
+}
+
+// Hash is Shape.Hash, computed once: a plan compares it for every object.
+func (d *Desired) Hash() string {
+	if d.hash == "" {
+		d.hash = d.Shape.Hash()
+	}
+	return d.hash
 }
 
 // Delivery is a resolved place in a cluster overlay.

@@ -40,7 +40,7 @@ func objectAnnotations(a *Action, m *Material, role string) map[string]string {
 	ann[secrets.AnnotationObject] = d.ID
 	ann[secrets.AnnotationRole] = role
 	ann[secrets.AnnotationSpec] = d.Shape.JSON()
-	ann[secrets.AnnotationSpecHash] = d.Shape.Hash()
+	ann[secrets.AnnotationSpecHash] = d.Hash()
 	if d.Shape.Issuer != "" {
 		ann[secrets.AnnotationIssuer] = d.Shape.Issuer
 	}

@@ -103,7 +103,7 @@ func damaged(in policyInput) []Reason {
 	if in.d.Kind != KindKeyPair && !in.o.HasCert() && len(in.o.Problems) == 0 {
 		out = append(out, Reason{Code: ReasonDamaged, Detail: "no certificate in tls.crt"})
 	}
-	if _, ok := storedShape(in.o); !ok {
+	if in.o.Annotations[secrets.AnnotationSpec] == "" {
 		out = append(out, Reason{Code: ReasonDamaged, Detail: "no readable " + secrets.AnnotationSpec + " annotation"})
 	}
 	// A chain that no longer verifies shows as an authority key id that is not the
@@ -117,8 +117,18 @@ func specDrift(in policyInput) []Reason {
 	if in.o == nil {
 		return nil
 	}
+	// The common case, nothing changed, costs one string comparison.
+	if in.o.Annotations[secrets.AnnotationSpecHash] == in.d.Hash() {
+		return nil
+	}
 	old, ok := storedShape(in.o)
-	if !ok || old.Hash() == in.d.Shape.Hash() {
+	if !ok {
+		if in.o.Annotations[secrets.AnnotationSpec] == "" {
+			return nil // damaged says so
+		}
+		return []Reason{{Code: ReasonSpecDrift, Detail: "stored spec unreadable"}}
+	}
+	if old.Hash() == in.d.Hash() {
 		return nil
 	}
 	var diffs []string

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -30,11 +32,6 @@ type indexEntry struct {
 	NotAfter    *time.Time        `json:"notAfter,omitempty"`
 	AKI         string            `json:"aki,omitempty"`
 	SKI         string            `json:"ski,omitempty"`
-}
-
-type indexDoc struct {
-	Version int          `json:"version"`
-	Entries []indexEntry `json:"entries"`
 }
 
 func (e indexEntry) object(raw []byte) *Object {
@@ -71,12 +68,38 @@ func readIndex(dir string) map[string]indexEntry {
 	if err != nil {
 		return nil
 	}
-	var doc indexDoc
-	if json.Unmarshal(raw, &doc) != nil || doc.Version != indexVersion {
+	// BuildIndex writes one entry per line between a fixed header and footer, so
+	// entries decode in parallel; anything else is not an index we wrote.
+	const header, footer = "{\"version\":1,\"entries\":[", "\n]}\n"
+	if !bytes.HasPrefix(raw, []byte(header)) || !bytes.HasSuffix(raw, []byte(footer)) {
 		return nil
 	}
-	m := make(map[string]indexEntry, len(doc.Entries))
-	for _, e := range doc.Entries {
+	body := raw[len(header) : len(raw)-len(footer)]
+	var lines [][]byte
+	for _, l := range bytes.Split(body, []byte("\n")) {
+		if l = bytes.TrimSuffix(l, []byte(",")); len(l) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	entries := make([]indexEntry, len(lines))
+	bad := make([]bool, len(lines))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(lines); i += workers {
+				bad[i] = json.Unmarshal(lines[i], &entries[i]) != nil
+			}
+		}(w)
+	}
+	wg.Wait()
+	m := make(map[string]indexEntry, len(entries))
+	for i, e := range entries {
+		if bad[i] {
+			return nil
+		}
 		m[e.Path] = e
 	}
 	return m

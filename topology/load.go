@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Load reads the topology repo at dir: every *.yaml and *.yml file below it
@@ -32,14 +34,13 @@ func Load(dir string) (*Topology, error) {
 	}
 	t := &Topology{Root: root}
 	var configs []*Config
-	for _, rel := range files {
-		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
-		if err != nil {
-			return nil, err
-		}
-		objs, ferrs := decodeFile(rel, data)
-		errs = append(errs, ferrs...)
-		for _, o := range objs {
+	decoded, err := decodeFiles(root, files)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range decoded {
+		errs = append(errs, d.errs...)
+		for _, o := range d.objs {
 			switch o := o.(type) {
 			case *Config:
 				configs = append(configs, o)
@@ -78,6 +79,46 @@ func Load(dir string) (*Topology, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+type decodedFile struct {
+	objs []any
+	errs ErrorList
+}
+
+// decodeFiles decodes files concurrently (a large topology is many files of
+// many documents) and returns the results in file order, so the outcome never
+// depends on scheduling.
+func decodeFiles(root string, files []string) ([]decodedFile, error) {
+	out := make([]decodedFile, len(files))
+	readErrs := make([]error, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(files[i])))
+				if err != nil {
+					readErrs[i] = err
+					continue
+				}
+				out[i].objs, out[i].errs = decodeFile(files[i], data)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range readErrs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // topologyFiles lists the YAML files below root as slash-separated paths
