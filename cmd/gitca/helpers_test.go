@@ -28,7 +28,11 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if plainBin != "" {
+		os.RemoveAll(filepath.Dir(plainBin))
+	}
+	os.Exit(code)
 }
 
 // t0 is the injected clock of every test run.
@@ -161,6 +165,39 @@ func smallTopology(t testing.TB) map[string]string {
 type env struct {
 	keyFile string
 	vars    []string
+	bin     string // the gitca binary; "" is this test binary
+}
+
+var (
+	plainBinOnce sync.Once
+	plainBin     string
+	plainBinErr  error
+)
+
+// usePlainBinary makes e run a gitca built without the race detector. The
+// race and crash tests start hundreds of processes, and an instrumented
+// process costs several times the CPU; the code they run is the same, and
+// the other tests run it instrumented.
+func (e *env) usePlainBinary(t testing.TB) {
+	t.Helper()
+	plainBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gitca-test-bin-")
+		if err != nil {
+			plainBinErr = err
+			return
+		}
+		plainBin = filepath.Join(dir, "gitca")
+		cmd := exec.Command("go", "build", "-o", plainBin, ".")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			plainBinErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if plainBinErr != nil {
+		t.Logf("running the test binary instead of a plain build: %v", plainBinErr)
+		return
+	}
+	e.bin = plainBin
 }
 
 func newEnv(t testing.TB) *env {
@@ -209,7 +246,11 @@ func (s *syncBuffer) String() string {
 
 // command is gitca with args, ready to start.
 func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	bin := e.bin
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = e.vars
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -34,6 +34,7 @@ func TestReconcileRace(t *testing.T) {
 	topo := newTopology(t, smallTopology(t))
 	state := newBare(t, "state")
 	e := newEnv(t)
+	e.usePlainBinary(t)
 	caches := make([]string, racers)
 	for i := range caches {
 		caches[i] = t.TempDir()
@@ -185,6 +186,7 @@ func TestReconcileCrash(t *testing.T) {
 	topo := newTopology(t, smallTopology(t))
 	state, reference := newBare(t, "state"), newBare(t, "reference")
 	e := newEnv(t)
+	e.usePlainBinary(t)
 	cache, refCache := t.TempDir(), t.TempDir()
 	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
 	e.mustRun(t, reconcileArgs(topo.bare, reference, refCache, t0)...)
