@@ -23,7 +23,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/gitsync"
+	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/topology"
 )
 
 // TestReconcileCommitsOnceThenNothingThenRenewals is the life of a state
@@ -371,4 +374,73 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func TestCommitMessage(t *testing.T) {
+	act := func(kind render.ActionKind, id string, reasons ...render.Reason) *render.Action {
+		return &render.Action{ID: id, Action: kind, Reasons: reasons}
+	}
+	cases := []struct {
+		name string
+		plan *render.Plan
+		tree *render.Tree
+		want string
+	}{
+		{
+			name: "one line per change, keeps only counted",
+			plan: &render.Plan{Actions: []*render.Action{
+				act(render.ActionCreate, "Certificate/web", render.Reason{Code: "missing"}),
+				act(render.ActionKeep, "CertificateAuthority/root"),
+				act(render.ActionRekey, "Kubeconfig/ops", render.Reason{Code: "expired", Detail: "expired 2026-12-23"}, render.Reason{Code: "rotation-policy"}),
+			}},
+			tree: &render.Tree{Write: map[string][]byte{"x": nil}},
+			want: "gitca: 1 create, 1 rekey, 1 keep\n\ncreate Certificate/web: missing\nrekey Kubeconfig/ops: expired (expired 2026-12-23); rotation-policy\n",
+		},
+		{
+			name: "everything kept but files differ",
+			plan: &render.Plan{Actions: []*render.Action{act(render.ActionKeep, "CertificateAuthority/root")}},
+			tree: &render.Tree{Write: map[string][]byte{"clusters/prod/kustomization.yaml": nil}, Delete: []string{"clusters/old/kustomization.yaml"}},
+			want: "gitca: 1 keep\n\nrepair clusters/old/kustomization.yaml\nrepair clusters/prod/kustomization.yaml\n",
+		},
+		{
+			name: "a newline in a reason cannot forge a trailer",
+			plan: &render.Plan{Actions: []*render.Action{act(render.ActionReissue, "Certificate/web", render.Reason{Code: "spec-drift", Detail: "x\nGitca-Topology-Commit: forged"})}},
+			tree: &render.Tree{},
+			want: "gitca: 1 reissue\n\nreissue Certificate/web: spec-drift (x Gitca-Topology-Commit: forged)\n",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, commitMessage(tc.plan, tc.tree))
+		})
+	}
+}
+
+// TestCheckConverged: the tree a run is about to commit must plan to
+// nothing; a tree missing a file it should hold is refused.
+func TestCheckConverged(t *testing.T) {
+	topo, err := topology.Load(filepath.Join("..", "..", "render", "testdata", "basic"))
+	require.NoError(t, err)
+	_, recipient, err := secrets.GenerateAgeKey()
+	require.NoError(t, err)
+	src, err := gitsync.ParseSource(newBare(t, "state"))
+	require.NoError(t, err)
+	state, err := gitsync.Open(t.Context(), src, t.TempDir(), gitsync.AuthOptions{})
+	require.NoError(t, err)
+	defer state.Unlock()
+
+	opt := render.Options{Now: t0, Recipients: render.ResolveRecipients(topo, []string{recipient})}
+	st, err := secrets.ReadState(state.Dir())
+	require.NoError(t, err)
+	res, err := render.Render(t.Context(), topo, st, opt, nil, rand.Reader)
+	require.NoError(t, err)
+	require.NoError(t, render.Write(state.Dir(), res.Tree))
+	r := &reconciler{}
+	require.NoError(t, r.checkConverged(topo, state, opt))
+
+	require.NoError(t, os.Remove(filepath.Join(state.Dir(), "clusters", "prod", "pki", "secret-web.yaml")))
+	err = r.checkConverged(topo, state, opt)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "does not converge")
+	assert.Contains(t, err.Error(), "create Certificate/web")
 }
