@@ -249,6 +249,8 @@ type runResult struct {
 	Commit   string // the pushed commit, "" when nothing changed
 	Topology string // the topology commit rendered
 	Attempts int
+
+	pushStarted bool
 }
 
 // runOnce is one reconcile: it lands at most one commit, and on any failure
@@ -296,7 +298,13 @@ func (r *reconciler) runOnce(ctx context.Context) (*runResult, error) {
 		if rerr := state.Reset(context.Background()); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("resetting the state cache: %w", rerr))
 		}
-		return nil, fmt.Errorf("reconcile %s: %w (the remote is unchanged)", r.state, err)
+		outcome := "the remote is unchanged"
+		if res.pushStarted && !errors.Is(err, gitsync.ErrRejected) && !errors.Is(err, gitsync.ErrAuth) {
+			// A push cut off after git-receive-pack got the pack may have
+			// moved the ref; either way it is one whole commit or none.
+			outcome = "the push did not complete: the remote holds the previous state or this run's whole commit, and the next run converges"
+		}
+		return nil, fmt.Errorf("reconcile %s: %w (%s)", r.state, err, outcome)
 	}
 	if r.planFile != "" {
 		if err := writePlanFile(r.planFile, res.Plan); err != nil {
@@ -334,7 +342,7 @@ func (r *reconciler) loadTopology(topo *gitsync.Repo) (*topology.Topology, strin
 // attempt plans on the state as it is in the cache, writes, checks, commits
 // and pushes. Errors wrapping gitsync.ErrRejected make WithRetry go again.
 func (r *reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead string, state *gitsync.Repo, now time.Time, res *runResult) error {
-	res.Plan, res.Commit = nil, ""
+	res.Plan, res.Commit, res.pushStarted = nil, "", false
 	st, err := secrets.ReadState(state.Dir())
 	if err != nil {
 		return err
@@ -386,6 +394,7 @@ func (r *reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	// either way, and a finished push is one less run to redo.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 	defer cancel()
+	res.pushStarted = true
 	if r.pushBranch != "" {
 		if err := state.ReplaceBranch(pctx, r.pushBranch); err != nil {
 			return err

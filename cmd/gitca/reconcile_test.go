@@ -245,7 +245,7 @@ func TestReconcileAuthFailure(t *testing.T) {
 		{
 			name:      "https push refused",
 			stateAddr: stateURL,
-			want:      []string{"authentication failed", "push to " + stateURL, "https basic auth as \"git\" with the token from env GITCA_GIT_TOKEN"},
+			want:      []string{"authentication failed", "push to " + stateURL, "https basic auth as \"git\" with the token from env GITCA_GIT_TOKEN", "the remote is unchanged"},
 		},
 		{
 			name:      "ssh without known_hosts",
