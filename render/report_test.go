@@ -15,7 +15,6 @@ import (
 	"github.com/gitca-dev/gitca/topology"
 )
 
-
 // golden (the -update flag is declared in emit_test.go) compares got with testdata/golden/plan/<name>, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()

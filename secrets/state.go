@@ -135,6 +135,10 @@ type State struct {
 	// Parsed counts the records (not bundles, RBAC or kustomizations) that were
 	// parsed because the index did not vouch for them.
 	Parsed int
+	// Unvouched lists records whose bytes differ from what the index says gitca
+	// wrote: hand edits or merges. Checks that otherwise look only at what a
+	// run changes look at these too. Empty when there is no index.
+	Unvouched []string
 
 	byPath map[string]*Object
 }
@@ -219,6 +223,9 @@ func ReadState(dir string) (*State, error) {
 		}
 		if parsed[i] {
 			st.Parsed++
+			if index != nil {
+				st.Unvouched = append(st.Unvouched, obj.Path)
+			}
 		}
 		st.byPath[obj.Path] = obj
 		if obj.Role == RoleCopy {
