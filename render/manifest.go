@@ -72,9 +72,12 @@ func managedLabels() map[string]string {
 func (ap *Applier) renderFiles(a *Action, m *Material) (map[string][]byte, error) {
 	d := a.Desired
 	files := map[string][]byte{}
-	keyPEM, err := EncodePrivateKeyPEM(m.Key)
-	if err != nil {
-		return nil, err
+	var keyPEM []byte
+	if m.Key != nil || d.Kind != KindCA {
+		var err error
+		if keyPEM, err = EncodePrivateKeyPEM(m.Key); err != nil {
+			return nil, err
+		}
 	}
 	primary := &secretManifest{APIVersion: "v1", Kind: "Secret"}
 	primary.Metadata.Labels = managedLabels()
@@ -87,8 +90,11 @@ func (ap *Applier) renderFiles(a *Action, m *Material) (map[string][]byte, error
 		// client-CA file, and a parent in there would become a trust anchor.
 		primary.StringData = map[string]string{
 			"tls.crt": string(EncodeCertsPEM(m.Cert)),
-			"tls.key": string(keyPEM),
 			"ca.crt":  string(EncodeCertsPEM(m.Root())),
+		}
+		// An offline root (imported without its key) is recorded for trust only.
+		if keyPEM != nil {
+			primary.StringData["tls.key"] = string(keyPEM)
 		}
 	case KindCert:
 		primary.Type = "kubernetes.io/tls"
