@@ -18,8 +18,6 @@ import (
 // record whose bytes do not match its entry (a hand edit, a merge) is parsed.
 const IndexPath = ".gitca/index.json"
 
-const indexVersion = 1
-
 type indexEntry struct {
 	Path        string            `json:"path"`
 	SHA256      string            `json:"sha256"`
