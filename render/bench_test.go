@@ -79,28 +79,38 @@ func perCert(b *testing.B, n int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/cert")
 }
 
-// BenchmarkFullRender signs and seals n leafs (and 7 CAs) into an empty state and writes them.
+// BenchmarkFullRender signs and seals n leafs (and 7 CAs) into an empty state
+// and writes them, with and without the kustomize overlay check.
 func BenchmarkFullRender(b *testing.B) {
 	for _, n := range []int{1000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			src := b.TempDir()
-			writeBenchTopology(b, src, n)
-			e := newEnv(b, src)
-			t, opt := (&benchEnv{env: e}).load(b)
-			opt.Now = t0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				dir := filepath.Join(b.TempDir(), "state")
-				st, err := secrets.ReadState(dir)
-				require.NoError(b, err)
-				res, err := Render(context.Background(), t, st, opt, &e.ids, rand.Reader)
-				require.NoError(b, err)
-				require.NoError(b, Write(dir, res.Tree))
+		for _, check := range []bool{true, false} {
+			name := fmt.Sprint(n)
+			if !check {
+				name += "/no-overlay-check"
 			}
-			perCert(b, n)
-		})
+			b.Run(name, func(b *testing.B) { benchFullRender(b, n, check) })
+		}
 	}
+}
+
+func benchFullRender(b *testing.B, n int, check bool) {
+	src := b.TempDir()
+	writeBenchTopology(b, src, n)
+	e := newEnv(b, src)
+	t, opt := (&benchEnv{env: e}).load(b)
+	opt.Now = t0
+	opt.skipOverlayCheck = !check
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "state")
+		st, err := secrets.ReadState(dir)
+		require.NoError(b, err)
+		res, err := Render(context.Background(), t, st, opt, &e.ids, rand.Reader)
+		require.NoError(b, err)
+		require.NoError(b, Write(dir, res.Tree))
+	}
+	perCert(b, n)
 }
 
 // BenchmarkNoopPlan reads a rendered state and plans it against its own

@@ -139,6 +139,10 @@ func (p *Plan) Changes() bool {
 type Options struct {
 	Now        time.Time
 	Recipients Recipients
+
+	// skipOverlayCheck lets benchmarks measure a render without the kustomize
+	// build, as issue 3's render target is defined; users always get the check.
+	skipOverlayCheck bool
 }
 
 // NewPlan compares the topology with the state. It reads public material only.

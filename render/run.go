@@ -47,8 +47,10 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 		return &Result{Plan: p, Tree: tree}, nil
 	}
 	// What Flux or Argo CD could not build is refused before anything is written.
-	if err := CheckOverlays(t, st, tree); err != nil {
-		return nil, err
+	if !opt.skipOverlayCheck {
+		if err := CheckOverlays(t, st, tree); err != nil {
+			return nil, err
+		}
 	}
 	if err := addIndex(st, p, tree); err != nil {
 		return nil, err
