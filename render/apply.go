@@ -333,7 +333,7 @@ func (ap *Applier) importCA(a *Action, m *Material) error {
 	if err != nil {
 		return fmt.Errorf("spec.import.certificate: %w", err)
 	}
-	certs, err := secrets.ParseCertificates(raw)
+	certs, err := ParseCertsPEM(raw)
 	if err != nil {
 		return fmt.Errorf("spec.import.certificate %s: %w", imp.Certificate, err)
 	}

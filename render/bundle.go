@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -49,7 +48,7 @@ func BundleCerts(t *topology.Topology, name string, now time.Time, caCert func(s
 				if err != nil {
 					return fmt.Errorf("trust bundle %s: spec.sources[%d].file: %w", n, i, err)
 				}
-				certs, err := secrets.ParseCertificates(raw)
+				certs, err := ParseCertsPEM(raw)
 				if err != nil {
 					return fmt.Errorf("trust bundle %s: spec.sources[%d].file %s: %w", n, i, s.File, err)
 				}

@@ -119,7 +119,7 @@ func kcpSecretPath(ns, name string) string {
 
 func parsePEMCerts(t *testing.T, s string) []*x509.Certificate {
 	t.Helper()
-	certs, err := secrets.ParseCertificates([]byte(s))
+	certs, err := ParseCertsPEM([]byte(s))
 	require.NoError(t, err)
 	return certs
 }

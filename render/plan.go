@@ -282,7 +282,7 @@ func importedFingerprint(root, file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	certs, err := secrets.ParseCertificates(raw)
+	certs, err := ParseCertsPEM(raw)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}

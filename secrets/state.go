@@ -313,10 +313,10 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 	return o, nil
 }
 
-func parseCerts(s string) ([]*x509.Certificate, error) { return ParseCertificates([]byte(s)) }
-
-// ParseCertificates parses every CERTIFICATE block of a PEM bundle; none is an error.
-func ParseCertificates(rest []byte) ([]*x509.Certificate, error) {
+// parseCerts parses every CERTIFICATE block of a PEM bundle; none is an error.
+// (render.ParseCertsPEM is the public one; this package sits below render.)
+func parseCerts(s string) ([]*x509.Certificate, error) {
+	rest := []byte(s)
 	var out []*x509.Certificate
 	for {
 		var b *pem.Block
