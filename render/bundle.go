@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -118,7 +120,7 @@ func bundleCAs(t *topology.Topology, name string) []string {
 		}
 	}
 	walk(name)
-	return sortedKeys(cas)
+	return slices.Sorted(maps.Keys(cas))
 }
 
 // bundleTargetChanged is the target-changed rule for a kubeconfig whose

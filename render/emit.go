@@ -8,9 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -405,7 +408,7 @@ func overlaysOf(t *topology.Topology, want map[string][]byte) []*overlay {
 		o.files = append(o.files, rel)
 	}
 	out := make([]*overlay, 0, len(byDir))
-	for _, d := range sortedKeys(byDir) {
+	for _, d := range slices.Sorted(maps.Keys(byDir)) {
 		sort.Strings(byDir[d].files)
 		out = append(out, byDir[d])
 	}
@@ -671,21 +674,10 @@ func sopsConfig(t *topology.Topology, r Recipients) []byte {
 			clusters[o.Spec.Secret.Cluster] = true
 		}
 	}
-	for _, c := range sortedKeys(clusters) {
-		rules = append(rules, secrets.CreationRule{PathRegex: "^" + regexpQuote(ClusterDir(t, c)) + "/", Age: r.ForCluster(c)})
+	for _, c := range slices.Sorted(maps.Keys(clusters)) {
+		rules = append(rules, secrets.CreationRule{PathRegex: "^" + regexp.QuoteMeta(ClusterDir(t, c)) + "/", Age: r.ForCluster(c)})
 	}
 	return secrets.SopsConfig(rules)
-}
-
-func regexpQuote(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // Write applies a tree to a state directory. Each file is written to a

@@ -7,9 +7,11 @@ import (
 	"go/build"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -82,7 +84,7 @@ func TestDeliveryGolden(t *testing.T) {
 				return err
 			})
 			require.NoError(t, err, "run `go test ./render/ -run TestDeliveryGolden -update` to create the golden files")
-			assert.Equal(t, sortedKeys(want), sortedKeys(got), "the set of pinned files")
+			assert.Equal(t, slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got)), "the set of pinned files")
 			for p, b := range want {
 				assert.Equal(t, string(b), string(got[p]), p)
 			}

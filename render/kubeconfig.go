@@ -4,7 +4,8 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -58,21 +59,12 @@ func keyFromKubeconfig(raw []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	for _, name := range sortedKeys(cfg.AuthInfos) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.AuthInfos)) {
 		if ai := cfg.AuthInfos[name]; len(ai.ClientKeyData) > 0 {
 			return ParsePrivateKeyPEM(ai.ClientKeyData)
 		}
 	}
 	return nil, fmt.Errorf("kubeconfig has no embedded client key")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // targetCerts are the CA certificates a kubeconfig trusts for its server:

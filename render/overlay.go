@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,7 +68,7 @@ func CheckOverlays(t *topology.Topology, st *secrets.State, tr *Tree) error {
 		note(p, true)
 	}
 	for _, p := range st.Unvouched {
-		if _, written := tr.Write[p]; !written && !contains(tr.Delete, p) {
+		if _, written := tr.Write[p]; !written && !slices.Contains(tr.Delete, p) {
 			note(p, false)
 		}
 	}
@@ -97,7 +98,7 @@ func CheckOverlays(t *topology.Topology, st *secrets.State, tr *Tree) error {
 	}
 	sort.Strings(full)
 	for _, dir := range dirs {
-		if !contains(full, dir) {
+		if !slices.Contains(full, dir) {
 			continue
 		}
 		if err := buildOverlay(fs, dir); err != nil {
@@ -114,7 +115,7 @@ func isResourceFile(st *secrets.State, p string) bool {
 	if base == "kustomization.yaml" || base == ksopsGeneratorFile {
 		return false
 	}
-	return contains(st.Files, p)
+	return slices.Contains(st.Files, p)
 }
 
 // buildChanged builds a scratch overlay of just the changed files (and the

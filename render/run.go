@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
@@ -39,7 +40,7 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 		return nil, err
 	}
 	for _, d := range out.Deletes {
-		if !contains(tree.Delete, d) {
+		if !slices.Contains(tree.Delete, d) {
 			tree.Delete = append(tree.Delete, d)
 		}
 	}
@@ -86,13 +87,4 @@ func addIndex(st *secrets.State, p *Plan, tree *Tree) error {
 		tree.Write[secrets.IndexPath] = idx
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

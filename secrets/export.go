@@ -1,9 +1,12 @@
 package secrets
 
 import (
+	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,11 +70,11 @@ func ExportKubeadm(st *State, ids Identities, cluster, node, out string) ([]stri
 	}
 	if node == "" {
 		node = nodes[0]
-	} else if !containsString(nodes, node) {
+	} else if !slices.Contains(nodes, node) {
 		return nil, fmt.Errorf("cluster %s has no node %q (nodes: %s)", cluster, node, strings.Join(nodes, ", "))
 	}
 	files := map[string]fileOut{}
-	for _, id := range sortedKeys(st.Primary) {
+	for _, id := range slices.Sorted(maps.Keys(st.Primary)) {
 		o := st.Primary[id]
 		file := o.Annotations[annKubeadmFile]
 		if file == "" || o.Annotations[annCluster] != cluster {
@@ -99,7 +102,7 @@ func ExportKubeadm(st *State, ids Identities, cluster, node, out string) ([]stri
 			files[file+".pub"] = fileOut{sd["tls.pub"], 0o644}
 		case sd["tls.crt"] != "":
 			// kubeadm keeps each certificate alone in its .crt; a chain would go in ca.crt.
-			files[file+".crt"] = fileOut{firstPEM(sd["tls.crt"]), 0o644}
+			files[file+".crt"] = fileOut{firstCertPEM(sd["tls.crt"]), 0o644}
 			files[file+".key"] = fileOut{sd["tls.key"], 0o600}
 		default:
 			return nil, fmt.Errorf("%s: nothing to export", o.Path)
@@ -128,32 +131,6 @@ type fileOut struct {
 	mode    os.FileMode
 }
 
-func containsString(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func firstPEM(s string) string {
-	const end = "-----END CERTIFICATE-----"
-	if i := strings.Index(s, end); i >= 0 {
-		return s[:i+len(end)] + "\n"
-	}
-	return s
-}
-
 // writeFileAtomic creates the file with its final mode before any byte is
 // written, so a key is never readable by others, even briefly.
 func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
@@ -177,4 +154,13 @@ func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, p)
+}
+
+// firstCertPEM is the first certificate of a PEM bundle, re-encoded alone.
+func firstCertPEM(bundle string) string {
+	b, _ := pem.Decode([]byte(bundle))
+	if b == nil {
+		return bundle
+	}
+	return string(pem.EncodeToMemory(b))
 }
