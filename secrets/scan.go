@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,29 +44,13 @@ const maxScanSize = 32 << 20
 // kubeconfig client-key-data). Findings are sorted by path and line.
 func ScanPlaintextKeys(dir string) ([]Finding, error) {
 	var out []Finding
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		b, err := readHead(p, maxScanSize)
+	err := walkFiles(dir, func(rel string) error {
+		b, err := readHead(filepath.Join(dir, filepath.FromSlash(rel)), maxScanSize)
 		if err != nil {
 			return err
 		}
 		for _, f := range scanBytes(b) {
-			f.Path = filepath.ToSlash(rel)
+			f.Path = rel
 			out = append(out, f)
 		}
 		return nil

@@ -155,24 +155,7 @@ func ReadState(dir string) (*State, error) {
 		return st, nil
 	}
 	var candidates []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
+	err := walkFiles(dir, func(rel string) error {
 		st.Files = append(st.Files, rel)
 		if strings.HasSuffix(rel, ".yaml") && (strings.HasPrefix(rel, "ca/") || strings.HasPrefix(rel, "clusters/")) {
 			candidates = append(candidates, rel)
@@ -342,4 +325,28 @@ func parseCerts(s string) ([]*x509.Certificate, error) {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// walkFiles calls fn with the slash path, relative to dir, of every regular
+// file below dir, skipping .git: what a state tree is made of.
+func walkFiles(dir string, fn func(rel string) error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel))
+	})
 }
