@@ -129,7 +129,7 @@ func buildChanged(st *secrets.State, dir string, files []string, tr *Tree) error
 		b, ok := tr.Write[p]
 		if !ok {
 			var err error
-			if b, err = os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(p))); err != nil {
+			if b, err = stateBytes(st, p); err != nil {
 				return err
 			}
 		}
@@ -159,7 +159,7 @@ func overlayFS(t *topology.Topology, st *secrets.State, tr *Tree) (filesys.FileS
 		if deleted[p] || tr.Write[p] != nil || overlayDirOf(t, p) == "" {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(p)))
+		b, err := stateBytes(st, p)
 		if err != nil {
 			return nil, err
 		}
@@ -254,4 +254,13 @@ func ksopsFiles(fs filesys.FileSystem, dir, gen string) ([]string, bool, error) 
 		out = append(out, path.Join(base, f))
 	}
 	return out, true, nil
+}
+
+// stateBytes is a state file's content: records were already read by
+// ReadState; only bundles, RBAC and kustomizations are read here.
+func stateBytes(st *secrets.State, p string) ([]byte, error) {
+	if o := st.At(p); o != nil {
+		return o.Raw, nil
+	}
+	return os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(p)))
 }
