@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/gitca-dev/gitca/secrets"
 )
 
@@ -28,7 +26,25 @@ type manifestMeta struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
-func (s *secretManifest) yaml() ([]byte, error) { return yaml.Marshal(s) }
+// doc is the manifest as data for sealing (secrets.SealDoc): the same fields,
+// names and omissions as its JSON form, which sigs.k8s.io/yaml would render.
+func (s *secretManifest) doc() secrets.Doc {
+	meta := secrets.Doc{"name": s.Metadata.Name}
+	if s.Metadata.Namespace != "" {
+		meta["namespace"] = s.Metadata.Namespace
+	}
+	if len(s.Metadata.Labels) > 0 {
+		meta["labels"] = s.Metadata.Labels
+	}
+	if len(s.Metadata.Annotations) > 0 {
+		meta["annotations"] = s.Metadata.Annotations
+	}
+	var data any // a nil map is JSON's null
+	if s.StringData != nil {
+		data = s.StringData
+	}
+	return secrets.Doc{"apiVersion": s.APIVersion, "kind": s.Kind, "type": s.Type, "metadata": meta, "stringData": data}
+}
 
 // objectAnnotations are the plain, MAC-covered fields planning reads.
 func objectAnnotations(a *Action, m *Material, role string) map[string]string {
@@ -165,15 +181,12 @@ func (ap *Applier) seal(s *secretManifest, recipients []string, prev *secrets.Ob
 	if len(recipients) == 0 {
 		return nil, fmt.Errorf("no age recipients: set Config spec.reconciler.age, or SOPS_AGE_RECIPIENTS")
 	}
-	plain, err := s.yaml()
-	if err != nil {
-		return nil, err
-	}
+	doc := s.doc()
 	if prev != nil && ap.Identities != nil && len(prev.Problems) == 0 {
-		if out, err := secrets.Reseal(plain, prev.Raw, recipients, *ap.Identities); err == nil {
+		if out, err := secrets.ResealDoc(doc, prev.Raw, recipients, *ap.Identities); err == nil {
 			return out, nil
 		}
 		// A previous file that cannot be opened is replaced wholesale.
 	}
-	return secrets.Seal(plain, recipients)
+	return secrets.SealDoc(doc, recipients)
 }

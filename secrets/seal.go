@@ -74,6 +74,16 @@ func Seal(plain []byte, recipients []string) ([]byte, error) {
 	return sealBranches(branches, recipients)
 }
 
+// SealDoc is Seal for a manifest held as data: the same bytes as sealing its
+// sigs.k8s.io/yaml rendering, without the YAML round trip.
+func SealDoc(doc Doc, recipients []string) ([]byte, error) {
+	branches, err := docBranches(doc)
+	if err != nil {
+		return nil, err
+	}
+	return sealBranches(branches, recipients)
+}
+
 func sealBranches(branches sops.TreeBranches, recipients []string) ([]byte, error) {
 	rcp, err := normalizeRecipients(recipients)
 	if err != nil {
@@ -107,11 +117,24 @@ func sealBranches(branches sops.TreeBranches, recipients []string) ([]byte, erro
 // plaintext returns prev itself. If the recipient set changed, a new data key
 // is made, so a removed recipient cannot read anything written from now on.
 func Reseal(plain, prev []byte, recipients []string, ids Identities) ([]byte, error) {
-	rcp, err := normalizeRecipients(recipients)
+	branches, err := loadPlain(plain)
 	if err != nil {
 		return nil, err
 	}
-	branches, err := loadPlain(plain)
+	return resealBranches(branches, prev, recipients, ids)
+}
+
+// ResealDoc is Reseal for a manifest held as data (see SealDoc).
+func ResealDoc(doc Doc, prev []byte, recipients []string, ids Identities) ([]byte, error) {
+	branches, err := docBranches(doc)
+	if err != nil {
+		return nil, err
+	}
+	return resealBranches(branches, prev, recipients, ids)
+}
+
+func resealBranches(branches sops.TreeBranches, prev []byte, recipients []string, ids Identities) ([]byte, error) {
+	rcp, err := normalizeRecipients(recipients)
 	if err != nil {
 		return nil, err
 	}
