@@ -62,7 +62,8 @@ var ErrNeedIdentity = errors.New("an age identity is needed")
 
 // Output is what Apply produces: sealed files to write and paths to delete.
 type Output struct {
-	Files     map[string][]byte // slash path → content
+	Files     map[string][]byte          // slash path → content
+	Records   map[string]*secrets.Object // the same files as the state will read them back, for its index
 	Deletes   []string
 	Materials map[string]*Material // by object ID, for every object (kept ones carry certificates only)
 }
@@ -72,7 +73,7 @@ type Output struct {
 func (ap *Applier) Apply(ctx context.Context) (*Output, error) {
 	ap.keys = map[string]*keyOnce{}
 	ap.materials = map[string]*Material{}
-	out := &Output{Files: map[string][]byte{}, Materials: ap.materials}
+	out := &Output{Files: map[string][]byte{}, Records: map[string]*secrets.Object{}, Materials: ap.materials}
 	workers := ap.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -130,8 +131,9 @@ func (ap *Applier) Apply(ctx context.Context) (*Output, error) {
 				return
 			}
 			filesMu.Lock()
-			for p, b := range files {
-				out.Files[p] = b
+			for p, rec := range files {
+				out.Files[p] = rec.Raw
+				out.Records[p] = rec
 			}
 			filesMu.Unlock()
 		}(a)
@@ -179,7 +181,7 @@ func (ap *Applier) setMaterial(id string, m *Material) {
 }
 
 // applyOne decides the object's key and certificate, then renders and seals its files.
-func (ap *Applier) applyOne(a *Action) (map[string][]byte, error) {
+func (ap *Applier) applyOne(a *Action) (map[string]*secrets.Object, error) {
 	d := a.Desired
 	m := &Material{}
 	var issuer *Material

@@ -84,10 +84,10 @@ func managedLabels() map[string]string {
 	return map[string]string{secrets.LabelManagedBy: secrets.ManagedByValue}
 }
 
-// renderFiles builds the object's manifests and seals them.
-func (ap *Applier) renderFiles(a *Action, m *Material) (map[string][]byte, error) {
+// renderFiles builds the object's manifests and seals them, by path.
+func (ap *Applier) renderFiles(a *Action, m *Material) (map[string]*secrets.Object, error) {
 	d := a.Desired
-	files := map[string][]byte{}
+	files := map[string]*secrets.Object{}
 	var keyPEM []byte
 	if m.Key != nil || d.Kind != KindCA {
 		var err error
@@ -147,21 +147,21 @@ func (ap *Applier) renderFiles(a *Action, m *Material) (map[string][]byte, error
 	default:
 		return nil, fmt.Errorf("unknown object kind %q", d.Kind)
 	}
-	sealed, err := ap.seal(primary, d.Recipients, a.Stored)
+	rec, err := ap.seal(d.Path, primary, d.Recipients, a.Stored)
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s: %w", d.Path, err)
 	}
-	files[d.Path] = sealed
+	files[d.Path] = rec
 	if d.Copy != nil {
 		cp := *primary
 		cp.Metadata.Name, cp.Metadata.Namespace = d.Copy.Name, d.Copy.Namespace
 		cp.Metadata.Annotations = objectAnnotations(a, m, secrets.RoleCopy)
 		rcp := ap.Plan.recipients.ForCluster(d.Copy.Cluster)
-		sealed, err := ap.seal(&cp, rcp, ap.State.Copies[d.Copy.Path])
+		rec, err := ap.seal(d.Copy.Path, &cp, rcp, ap.State.Copies[d.Copy.Path])
 		if err != nil {
 			return nil, fmt.Errorf("sealing %s: %w", d.Copy.Path, err)
 		}
-		files[d.Copy.Path] = sealed
+		files[d.Copy.Path] = rec
 	}
 	return files, nil
 }
@@ -174,19 +174,24 @@ func intermediates(m *Material) []*x509.Certificate {
 	return m.Chain[:len(m.Chain)-1]
 }
 
-// seal encrypts a manifest. When the object was sealed before and can be
-// opened, unchanged values keep their ciphertext so the git diff shows only
-// what changed.
-func (ap *Applier) seal(s *secretManifest, recipients []string, prev *secrets.Object) ([]byte, error) {
+// seal encrypts a manifest into the record stored at path. When the object
+// was sealed before and can be opened, unchanged values keep their ciphertext
+// so the git diff shows only what changed.
+func (ap *Applier) seal(path string, s *secretManifest, recipients []string, prev *secrets.Object) (*secrets.Object, error) {
 	if len(recipients) == 0 {
 		return nil, fmt.Errorf("no age recipients: set Config spec.reconciler.age, or SOPS_AGE_RECIPIENTS")
 	}
 	doc := s.doc()
+	var raw []byte
 	if prev != nil && ap.Identities != nil && len(prev.Problems) == 0 {
-		if out, err := secrets.ResealDoc(doc, prev.Raw, recipients, *ap.Identities); err == nil {
-			return out, nil
-		}
 		// A previous file that cannot be opened is replaced wholesale.
+		raw, _ = secrets.ResealDoc(doc, prev.Raw, recipients, *ap.Identities)
 	}
-	return secrets.SealDoc(doc, recipients)
+	if raw == nil {
+		var err error
+		if raw, err = secrets.SealDoc(doc, recipients); err != nil {
+			return nil, err
+		}
+	}
+	return secrets.NewRecord(path, raw, doc, recipients)
 }

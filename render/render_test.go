@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -295,4 +296,41 @@ func TestStateIndexIsACacheNeverTheTruth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Parsed)
 	assert.Equal(t, "yes", st.Primary["Certificate/web"].Annotations["gitca.dev/edited"])
+}
+
+// TestStateIndexMatchesParsedRecords: the index a render writes from the
+// records it sealed (not parsing them again) says what parsing them says.
+func TestStateIndexMatchesParsedRecords(t *testing.T) {
+	for _, src := range []string{"testdata/basic", "../examples/kcp"} {
+		t.Run(src, func(t *testing.T) {
+			e := newEnv(t, src)
+			e.run(t0, &e.ids)
+			// Renewals reseal existing files (kept ciphertexts) rather than seal anew.
+			res := e.run(t0.Add(24*time.Hour*300), &e.ids)
+			require.True(t, res.Plan.Changes())
+
+			fromIndex, err := secrets.ReadState(e.state)
+			require.NoError(t, err)
+			require.Zero(t, fromIndex.Parsed, "every record is vouched for by the index")
+			require.NoError(t, os.Remove(filepath.Join(e.state, secrets.IndexPath)))
+			parsed, err := secrets.ReadState(e.state)
+			require.NoError(t, err)
+			require.Equal(t, len(parsed.Primary)+len(parsed.Copies), parsed.Parsed)
+
+			summary := func(o *secrets.Object) any {
+				return []any{o.ID, o.Role, o.Path, o.Annotations, o.Recipients, o.Problems,
+					o.NotBefore.UTC(), o.NotAfter.UTC(), hex.EncodeToString(o.AKI), hex.EncodeToString(o.SKI), o.HasCert()}
+			}
+			require.Len(t, fromIndex.Primary, len(parsed.Primary))
+			for id, o := range parsed.Primary {
+				require.Contains(t, fromIndex.Primary, id)
+				assert.Equal(t, summary(o), summary(fromIndex.Primary[id]), id)
+			}
+			require.Len(t, fromIndex.Copies, len(parsed.Copies))
+			for p, o := range parsed.Copies {
+				require.Contains(t, fromIndex.Copies, p)
+				assert.Equal(t, summary(o), summary(fromIndex.Copies[p]), p)
+			}
+		})
+	}
 }

@@ -53,21 +53,22 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 			return nil, err
 		}
 	}
-	if err := addIndex(st, p, tree); err != nil {
+	if err := addIndex(st, p, out, tree); err != nil {
 		return nil, err
 	}
 	return &Result{Plan: p, Tree: tree}, nil
 }
 
 // addIndex writes the state index (secrets.IndexPath) for the tree after this
-// run, so the next plan hashes records instead of parsing them.
-func addIndex(st *secrets.State, p *Plan, tree *Tree) error {
-	records := map[string][]byte{}
+// run, so the next plan hashes records instead of parsing them. Records this
+// run sealed come from out, as sealed, and are not parsed again.
+func addIndex(st *secrets.State, p *Plan, out *Output, tree *Tree) error {
+	var records []*secrets.Object
 	add := func(path string) {
-		if b, ok := tree.Write[path]; ok {
-			records[path] = b
-		} else if o := st.At(path); o != nil {
-			records[path] = o.Raw
+		if rec, ok := out.Records[path]; ok {
+			records = append(records, rec)
+		} else {
+			records = append(records, st.At(path))
 		}
 	}
 	for _, a := range p.Actions {
@@ -79,7 +80,7 @@ func addIndex(st *secrets.State, p *Plan, tree *Tree) error {
 			add(a.Desired.Copy.Path)
 		}
 	}
-	idx, err := secrets.BuildIndex(st, records)
+	idx, err := secrets.BuildIndex(records)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -103,43 +104,24 @@ func readIndex(dir string) map[string]indexEntry {
 	return m
 }
 
-// BuildIndex renders the index for a final tree: files maps each record path to
-// its bytes (the kept ones from the state, the written ones from the run).
-// Entries are sorted by path, one per line, so a git diff shows one line per
-// changed record.
-func BuildIndex(st *State, files map[string][]byte) ([]byte, error) {
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+// BuildIndex renders the index of a final tree from its records (nil entries,
+// files that are not records, are skipped). Entries are sorted by path, one per
+// line, so a git diff shows one line per changed record.
+func BuildIndex(records []*Object) ([]byte, error) {
+	records = slices.DeleteFunc(slices.Clone(records), func(o *Object) bool { return o == nil })
+	slices.SortFunc(records, func(a, b *Object) int { return strings.Compare(a.Path, b.Path) })
 	var b bytes.Buffer
 	b.WriteString("{\"version\":1,\"entries\":[")
-	n := 0
-	for _, p := range paths {
-		raw := files[p]
-		var o *Object
-		if old := st.At(p); old != nil && bytes.Equal(old.Raw, raw) {
-			o = old
-		} else {
-			var err error
-			if o, err = parseObject(p, raw); err != nil {
-				return nil, err
-			}
-		}
-		if o == nil {
-			continue
-		}
+	for i, o := range records {
 		line, err := json.Marshal(entryOf(o))
 		if err != nil {
 			return nil, err
 		}
-		if n > 0 {
+		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString("\n")
 		b.Write(line)
-		n++
 	}
 	b.WriteString("\n]}\n")
 	return b.Bytes(), nil

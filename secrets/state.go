@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -253,31 +254,63 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 		// A file we wrote that no longer parses is drift, not a reason to stop the run.
 		return nil, nil // not ours to judge: a record that does not parse cannot name its object
 	}
-	id := doc.Metadata.Annotations[AnnotationObject]
-	if id == "" || doc.Metadata.Annotations[AnnotationRole] == "" {
-		// Bundles and RBAC name their object too, but are derived files, not records.
-		return nil, nil
+	plain := map[string]string{}
+	for k, v := range doc.StringData {
+		if !strings.HasPrefix(v, "ENC[") {
+			plain[k] = v
+		}
+	}
+	sealed := doc.Sops != nil && doc.Sops.MAC != ""
+	var recipients []string
+	if sealed {
+		for _, a := range doc.Sops.Age {
+			recipients = append(recipients, a.Recipient)
+		}
+		sort.Strings(recipients)
+	}
+	return newObject(rel, raw, doc.Metadata.Annotations, plain, recipients, sealed), nil
+}
+
+// NewRecord is the record ReadState would read back from a file the run has
+// just sealed (raw, from doc, to recipients), made without parsing raw: the
+// index of a render is built from it. It is nil, as for any file that is not
+// a record, when doc names no object and role.
+func NewRecord(path string, raw []byte, doc Doc, recipients []string) (*Object, error) {
+	meta, _ := doc["metadata"].(Doc)
+	ann, _ := meta["annotations"].(map[string]string)
+	data, _ := doc["stringData"].(map[string]string)
+	rcp, err := normalizeRecipients(recipients)
+	if err != nil {
+		return nil, err
+	}
+	plain := make(map[string]string, len(data))
+	for k, v := range data {
+		if !encryptedKeyRe.MatchString(k) {
+			plain[k] = v
+		}
+	}
+	return newObject(path, raw, maps.Clone(ann), plain, rcp, true), nil
+}
+
+// newObject is a record from its public parts; nil when the annotations name
+// no object and role (bundles and RBAC name their object too, but are derived
+// files, not records).
+func newObject(rel string, raw []byte, annotations, plain map[string]string, recipients []string, sealed bool) *Object {
+	id := annotations[AnnotationObject]
+	if id == "" || annotations[AnnotationRole] == "" {
+		return nil
 	}
 	o := &Object{
 		ID:          id,
-		Role:        doc.Metadata.Annotations[AnnotationRole],
+		Role:        annotations[AnnotationRole],
 		Path:        rel,
 		Raw:         raw,
-		Annotations: doc.Metadata.Annotations,
-		Plain:       map[string]string{},
+		Annotations: annotations,
+		Recipients:  recipients,
+		Plain:       plain,
 	}
-	for k, v := range doc.StringData {
-		if !strings.HasPrefix(v, "ENC[") {
-			o.Plain[k] = v
-		}
-	}
-	if doc.Sops == nil || doc.Sops.MAC == "" {
+	if !sealed {
 		o.Problems = append(o.Problems, "not sealed: no sops metadata")
-	} else {
-		for _, a := range doc.Sops.Age {
-			o.Recipients = append(o.Recipients, a.Recipient)
-		}
-		sort.Strings(o.Recipients)
 	}
 	var err error
 	if v, ok := o.Plain["tls.crt"]; ok {
@@ -293,7 +326,7 @@ func parseObject(rel string, raw []byte) (*Object, error) {
 			o.Problems = append(o.Problems, "ca.crt: "+err.Error())
 		}
 	}
-	return o, nil
+	return o
 }
 
 // parseCerts parses every CERTIFICATE block of a PEM bundle; none is an error.
