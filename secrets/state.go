@@ -35,6 +35,12 @@ const (
 	RoleCopy           = "copy"
 )
 
+// StageDirPrefix names the directories, at the root of a state tree, in
+// which a run stages files before renaming them into place (render.Write).
+// One left behind by a killed run holds sealed content only; state reading
+// skips it and the next write removes it.
+const StageDirPrefix = ".gitca-stage-"
+
 // Object is what the state holds for one rendered Secret: its public material and
 // its metadata, read without decrypting anything.
 //
@@ -368,7 +374,7 @@ func walkFiles(dir string, fn func(rel string) error) error {
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == ".git" {
+			if d.Name() == ".git" || strings.HasPrefix(d.Name(), StageDirPrefix) {
 				return filepath.SkipDir
 			}
 			return nil
