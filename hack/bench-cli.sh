@@ -43,5 +43,5 @@ echo "gitca CLI, $N leafs, $(nproc) cores, $(go version | cut -d' ' -f3), load a
 measure "full render        " bin/gitca render --topology "$topo" --state "$state" --now "$t0"
 measure "no-op plan         " bin/gitca plan --topology "$topo" --state "$state" --now "$t0"
 measure "no-op render (no identity)" env -u SOPS_AGE_KEY_FILE bin/gitca render --topology "$topo" --state "$state" --now "$t0"
-measure "renew 1%           " bin/gitca render --topology "$topo" --state "$state" --now "$later"
+measure "renew 1%%          " bin/gitca render --topology "$topo" --state "$state" --now "$later"
 grep -E '^Plan' "$work/out.txt" || true

@@ -112,22 +112,43 @@ func TestCheckOverlays(t *testing.T) {
 	}
 }
 
-// TestRenderRefusesAnOverlayThatDoesNotBuild: a hand edit the plan cannot see
-// (a second object appended to a kept Secret file) stops the run before any
-// file is written, and the error names the overlay.
-func TestRenderRefusesAnOverlayThatDoesNotBuild(t *testing.T) {
-	e := newEnv(t, "testdata/basic")
-	e.run(t0, &e.ids)
+// appendSecondSecret is a hand edit whose public parts still look right: a
+// second object appended to a kept Secret file.
+func appendSecondSecret(t *testing.T, e *env) {
 	f := filepath.Join(e.state, "clusters/prod/pki/secret-client.yaml")
 	b, err := os.ReadFile(f)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(f, append(b, []byte("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: client\n  namespace: pki\n")...), 0o644))
-	// Something to write (web, not client), so the refusal has something to hold back.
-	e.edit("leafs.yaml", "www.example.com]", "www.example.com, api.example.com]")
+}
+
+// TestRenderRefusesAnOverlayThatDoesNotBuild: a hand edit the plan cannot see
+// (no identity to open the record) stops the run before any file is written,
+// and the error names the overlay.
+func TestRenderRefusesAnOverlayThatDoesNotBuild(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	appendSecondSecret(t, e)
+	// Something to write that needs no key, so the refusal has something to hold back.
+	e.edit("config.yaml", "namespace: pki", "namespace: pki\n---\napiVersion: gitca.dev/v1alpha1\nkind: TrustBundle\nmetadata: {name: extra}\nspec:\n  sources: [{ca: root}]\n  configMap: {cluster: prod}")
 	before := e.snapshot()
-	_, err = e.tryRun(t0.Add(time.Hour), &e.ids)
+	_, err := e.tryRun(t0.Add(time.Hour), nil)
 	var oe *OverlayError
 	require.True(t, errors.As(err, &oe), "%v", err)
 	assert.Equal(t, "clusters/prod", oe.Dir)
 	assert.Empty(t, changedFiles(before, e.snapshot()), "a refused run writes nothing")
+}
+
+// TestRenderRepairsARecordEditedByHand: with an identity, the same hand edit
+// is opened, found damaged by name, and the record is made anew.
+func TestRenderRepairsARecordEditedByHand(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	appendSecondSecret(t, e)
+	res := e.run(t0.Add(time.Hour), &e.ids)
+	a := res.Plan.Action("Certificate/client")
+	assert.Equal(t, ActionRekey, a.Action)
+	assert.Equal(t, []Reason{{Code: ReasonDamaged, Detail: "sops MAC mismatch: edited without re-sealing"}}, a.Reasons)
+	assert.Equal(t, map[string]ActionKind{"Certificate/client": ActionRekey}, nonKeep(res.Plan))
+	again := e.run(t0.Add(time.Hour), &e.ids)
+	assert.False(t, again.Plan.Changes(), "repaired")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gitca-dev/gitca/secrets"
@@ -139,6 +140,9 @@ func (p *Plan) Changes() bool {
 type Options struct {
 	Now        time.Time
 	Recipients Recipients
+	// Verify makes Render open every record (VerifyState), not only those
+	// changed outside gitca.
+	Verify bool
 
 	// skipOverlayCheck lets benchmarks measure a render without the kustomize
 	// build, as issue 3's render target is defined; users always get the check.
@@ -213,14 +217,40 @@ func NewPlan(t *topology.Topology, st *secrets.State, opt Options) (*Plan, error
 		p.byID[a.ID] = a
 	}
 	p.planDeletes(st)
+	if w := unverifiedWarning(st); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	return p, nil
 }
 
-// copyStale reports whether a CA's delivered copy is missing, elsewhere, or
-// encrypted to the wrong recipients.
+// unverifiedWarning names the records changed outside gitca that no one could
+// open to check (VerifyState without an identity): a plan in a pull request
+// trusts their public parts; the reconciler's run checks them.
+func unverifiedWarning(st *secrets.State) string {
+	var paths []string
+	for _, path := range st.Unvouched {
+		if o := st.At(path); o != nil && !o.Verified {
+			paths = append(paths, path)
+		}
+	}
+	if len(paths) == 0 {
+		return ""
+	}
+	list := strings.Join(paths[:min(len(paths), 5)], ", ")
+	if len(paths) > 5 {
+		list += fmt.Sprintf(" and %d more", len(paths)-5)
+	}
+	return fmt.Sprintf("%d record(s) changed outside gitca, not verified without an age identity (SOPS MAC, key matching certificate); a run with one checks them: %s", len(paths), list)
+}
+
+// copyStale reports whether a CA's delivered copy is missing, elsewhere,
+// damaged, or encrypted to the wrong recipients.
 func copyStale(st *secrets.State, d *Desired, r Recipients) bool {
 	c, ok := st.Copies[d.Copy.Path]
 	if !ok {
+		return true
+	}
+	if len(c.Problems) > 0 {
 		return true
 	}
 	want := r.ForCluster(d.Copy.Cluster)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
@@ -330,6 +331,86 @@ func TestStateIndexMatchesParsedRecords(t *testing.T) {
 			for p, o := range parsed.Copies {
 				require.Contains(t, fromIndex.Copies, p)
 				assert.Equal(t, summary(o), summary(fromIndex.Copies[p]), p)
+			}
+		})
+	}
+}
+
+// swapCertificate re-seals the client's record, validly, with web's
+// certificate in it: the MAC holds, the public parts look right (same issuer,
+// same stored spec), and the key no longer matches the certificate.
+func swapCertificate(t *testing.T, e *env) {
+	t.Helper()
+	read := func(p string) map[string]any {
+		raw, err := os.ReadFile(filepath.Join(e.state, p))
+		require.NoError(t, err)
+		plain, err := secrets.Open(raw, e.ids)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal(plain, &doc))
+		return doc
+	}
+	client, web := read("clusters/prod/pki/secret-client.yaml"), read("clusters/prod/pki/secret-web.yaml")
+	client["stringData"].(map[string]any)["tls.crt"] = web["stringData"].(map[string]any)["tls.crt"]
+	plain, err := yaml.Marshal(client)
+	require.NoError(t, err)
+	sealed, err := secrets.Seal(plain, []string{e.recipient})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(e.state, "clusters/prod/pki/secret-client.yaml"), sealed, 0o644))
+}
+
+func TestVerifyState(t *testing.T) {
+	keyMismatch := []Reason{{Code: ReasonDamaged, Detail: "private key does not match the certificate in tls.crt"}}
+	for _, c := range []struct {
+		name       string
+		dropIndex  bool // the tampering also rewrote the index, or there is none
+		verifyAll  bool
+		noIdentity bool
+		want       []Reason // for Certificate/client; nil: kept
+		wantWarn   string
+		wantErr    string
+	}{
+		{name: "changed outside gitca, checked with an identity", want: keyMismatch},
+		{name: "changed outside gitca, no identity: kept, and the plan says so", noIdentity: true,
+			wantWarn: "1 record(s) changed outside gitca, not verified without an age identity (SOPS MAC, key matching certificate); a run with one checks them: clusters/prod/pki/secret-client.yaml"},
+		{name: "index gone: only --verify finds it", dropIndex: true},
+		{name: "index gone, --verify", dropIndex: true, verifyAll: true, want: keyMismatch},
+		{name: "--verify without an identity", verifyAll: true, noIdentity: true, wantErr: "an age identity is needed to verify the state"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, "testdata/basic")
+			e.run(t0, &e.ids)
+			swapCertificate(t, e)
+			if c.dropIndex {
+				require.NoError(t, os.Remove(filepath.Join(e.state, secrets.IndexPath)))
+			}
+			topo, err := topology.Load(e.topo)
+			require.NoError(t, err)
+			st, err := secrets.ReadState(e.state)
+			require.NoError(t, err)
+			ids := &e.ids
+			if c.noIdentity {
+				ids = nil
+			}
+			err = VerifyState(st, ids, c.verifyAll)
+			if c.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), c.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			p, err := NewPlan(topo, st, Options{Now: t0.Add(time.Hour), Recipients: ResolveRecipients(topo, []string{e.recipient})})
+			require.NoError(t, err)
+			assert.Equal(t, c.want, p.Action("Certificate/client").Reasons)
+			if c.want == nil {
+				assert.False(t, p.Changes())
+			} else {
+				assert.Equal(t, map[string]ActionKind{"Certificate/client": ActionRekey}, nonKeep(p))
+			}
+			if c.wantWarn != "" {
+				assert.Contains(t, p.Warnings, c.wantWarn)
+			} else {
+				assert.Empty(t, p.Warnings)
 			}
 		})
 	}

@@ -21,8 +21,12 @@ type Result struct {
 
 // Render plans, signs, seals and emits, without touching the state directory:
 // the caller writes Result.Tree (Write) or commits it. A plan with nothing to do
-// decrypts nothing and signs nothing.
+// decrypts nothing and signs nothing; records changed outside gitca are
+// opened first to check them (VerifyState), when ids can.
 func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Options, ids *secrets.Identities, rnd io.Reader) (*Result, error) {
+	if err := VerifyState(st, ids, opt.Verify); err != nil {
+		return nil, err
+	}
 	p, err := NewPlan(t, st, opt)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,9 @@ type Object struct {
 	// Problems lists what is wrong with the file's public parts (unparseable
 	// certificate, missing sops block); the plan turns each into a reissue reason.
 	Problems []string
+	// Verified is set once the record was opened and its MAC and key checked
+	// (render.VerifyState); planning alone never opens a record.
+	Verified bool
 	// Summary of tls.crt's first certificate, known without parsing it.
 	NotBefore, NotAfter time.Time
 	AKI, SKI            []byte

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -118,4 +119,29 @@ func TestKeygenNeverPrintsTheIdentity(t *testing.T) {
 	// A second keygen must not overwrite an identity.
 	code, _, _ = runCLI(t, "keygen", "--out", out)
 	assert.Equal(t, 1, code)
+}
+
+// TestPlanVerify: --verify opens every record, so it needs an identity and
+// says so; with one, a freshly rendered state verifies clean.
+func TestPlanVerify(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "age.key")
+	code, rcp, _ := runCLI(t, "keygen", "--out", key)
+	require.Equal(t, 0, code)
+	t.Setenv("SOPS_AGE_RECIPIENTS", strings.TrimSpace(rcp))
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	t.Setenv("SOPS_AGE_KEY", "")
+	state := filepath.Join(dir, "state")
+	now := "2026-11-23T00:00:00Z"
+	code, _, stderr := runCLI(t, "render", "--topology", "../../examples/kubeadm", "--state", state, "--now", now)
+	require.Equal(t, 0, code, stderr)
+
+	code, _, stderr = runCLI(t, "plan", "--topology", "../../examples/kubeadm", "--state", state, "--now", now, "--verify")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "an age identity is needed to verify the state (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)")
+
+	t.Setenv("SOPS_AGE_KEY_FILE", key)
+	code, stdout, stderr := runCLI(t, "plan", "--topology", "../../examples/kubeadm", "--state", state, "--now", now, "--verify", "--detailed-exitcode")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "Plan (2026-11-23T00:00:00Z):")
 }

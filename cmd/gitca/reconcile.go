@@ -95,6 +95,7 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
 	fl.StringVar(&f.pushBranch, "push-branch", "", "push the result to this branch (replacing it) instead of the state branch, for a pull request")
 	fl.StringVar(&f.planFile, "plan-file", "", "write the plan as markdown to this file (for a pull-request description)")
 	fl.DurationVar(&f.interval, "interval", 0, "run forever, this long between runs (0: run once); SIGTERM/SIGINT stop it cleanly")
+	fl.BoolVar(&f.verify, "verify", false, "open every record to check its SOPS MAC and that its key matches its certificate; without it only records changed outside gitca are checked")
 	fl.IntVar(&f.maxRetries, "max-retries", 5, "attempts when the push is rejected because the state moved")
 	fl.StringVar(&f.auth.SSHKeyFile, "ssh-key-file", "", "private key for ssh remotes")
 	fl.StringVar(&f.auth.SSHKnownHostsFile, "ssh-known-hosts", "", "known_hosts for ssh remotes (required for ssh: host keys are always verified)")
@@ -121,6 +122,7 @@ type reconcileFlags struct {
 	pushBranch, planFile           string
 	interval                       time.Duration
 	maxRetries                     int
+	verify                         bool
 	auth                           gitsync.AuthOptions
 }
 
@@ -136,6 +138,7 @@ type reconciler struct {
 	pushBranch  string
 	planFile    string
 	maxRetries  int
+	verify      bool
 	retryBase   time.Duration
 	ids         *secrets.Identities
 	recipients  []string // SOPS_AGE_RECIPIENTS, or the identity's own
@@ -210,6 +213,7 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconciler, error) {
 		pushBranch:  f.pushBranch,
 		planFile:    f.planFile,
 		maxRetries:  f.maxRetries,
+		verify:      f.verify,
 		retryBase:   retryBase,
 		ids:         &ids,
 		recipients:  recipients,
@@ -347,7 +351,7 @@ func (r *reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if err != nil {
 		return err
 	}
-	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, r.recipients)}
+	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, r.recipients), Verify: r.verify}
 	out, err := render.Render(ctx, t, st, opt, r.ids, r.rand)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ type commonFlags struct {
 	state    string
 	now      string
 	output   string
+	verify   bool
 }
 
 func (f *commonFlags) register(cmd *cobra.Command, outputs string) {
@@ -28,6 +29,7 @@ func (f *commonFlags) register(cmd *cobra.Command, outputs string) {
 	cmd.Flags().StringVar(&f.state, "state", "", "state directory (required; created if missing)")
 	cmd.Flags().StringVar(&f.now, "now", "", "pretend the run happens at this RFC3339 time (\"what happens on that date\")")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: "+outputs)
+	cmd.Flags().BoolVar(&f.verify, "verify", false, "open every record to check its SOPS MAC and that its key matches its certificate (needs an age identity); without it only records changed outside gitca are checked, when an identity is set")
 	_ = cmd.MarkFlagRequired("topology")
 	_ = cmd.MarkFlagRequired("state")
 }
@@ -61,7 +63,7 @@ func (f *commonFlags) load() (*topology.Topology, *secrets.State, render.Options
 	if err != nil {
 		return nil, nil, render.Options{}, err
 	}
-	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, secrets.RecipientsFromEnv())}
+	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, secrets.RecipientsFromEnv()), Verify: f.verify}
 	return t, st, opt, nil
 }
 
@@ -86,6 +88,14 @@ func newPlanCmd() *cobra.Command {
 			}
 			t, st, opt, err := f.load()
 			if err != nil {
+				return err
+			}
+			// Planning needs no key; one that is set checks what was edited by hand.
+			ids, err := optionalIdentities()
+			if err != nil {
+				return err
+			}
+			if err := render.VerifyState(st, ids, opt.Verify); err != nil {
 				return err
 			}
 			p, err := render.NewPlan(t, st, opt)
