@@ -46,7 +46,7 @@ func BenchmarkSeal(b *testing.B) {
 // BenchmarkSealDoc is what the renderer pays per file: the manifest as data,
 // no YAML rendering or parsing before encryption.
 func BenchmarkSealDoc(b *testing.B) {
-	doc := asDoc(b, toSigs(benchManifest(b)))
+	doc := asDoc(b, benchManifest(b))
 	rcp, _ := benchRecipients(b)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -124,29 +124,6 @@ func asDoc(t testing.TB, m any) Doc {
 	return d
 }
 
-// sigsManifest mirrors manifest with JSON tags, as the renderer's own type has.
-type sigsManifest struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Type       string `json:"type,omitempty"`
-	Metadata   struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace,omitempty"`
-		Labels      map[string]string `json:"labels,omitempty"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-	} `json:"metadata"`
-	StringData map[string]string `json:"stringData"`
-}
-
-func toSigs(m manifest) sigsManifest {
-	var s sigsManifest
-	s.APIVersion, s.Kind, s.Type = m.APIVersion, m.Kind, m.Type
-	s.Metadata.Name, s.Metadata.Namespace = m.Metadata.Name, m.Metadata.Namespace
-	s.Metadata.Labels, s.Metadata.Annotations = m.Metadata.Labels, m.Metadata.Annotations
-	s.StringData = m.StringData
-	return s
-}
-
 // TestSealDocMatchesSeal: sealing a Doc and sealing its sigs.k8s.io/yaml
 // rendering give the same tree, so the same bytes once opened.
 func TestSealDocMatchesSeal(t *testing.T) {
@@ -160,18 +137,17 @@ func TestSealDocMatchesSeal(t *testing.T) {
 		"annotations": withAnnotations,
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := toSigs(m)
-			plain, err := sigsyaml.Marshal(s)
+			plain, err := sigsyaml.Marshal(m)
 			require.NoError(t, err)
 			want, err := loadPlain(plain)
 			require.NoError(t, err)
-			got, err := docBranches(asDoc(t, s))
+			got, err := docBranches(asDoc(t, m))
 			require.NoError(t, err)
 			assert.Equal(t, want, got)
 
 			viaYAML, err := Seal(plain, []string{k.recipient})
 			require.NoError(t, err)
-			viaDoc, err := SealDoc(asDoc(t, s), []string{k.recipient})
+			viaDoc, err := SealDoc(asDoc(t, m), []string{k.recipient})
 			require.NoError(t, err)
 			a, err := Open(viaYAML, k.ids)
 			require.NoError(t, err)
@@ -180,7 +156,7 @@ func TestSealDocMatchesSeal(t *testing.T) {
 			assert.Equal(t, string(a), string(b))
 
 			// Resealing the same content from a Doc keeps the file as it is.
-			again, err := ResealDoc(asDoc(t, s), viaDoc, []string{k.recipient}, k.ids)
+			again, err := ResealDoc(asDoc(t, m), viaDoc, []string{k.recipient}, k.ids)
 			require.NoError(t, err)
 			assert.Equal(t, string(viaDoc), string(again))
 		})

@@ -68,17 +68,19 @@ func pemPair(t testing.TB, cn string) (certPEM, keyPEM string) {
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 }
 
+// manifest is a Secret as the renderer writes it; the JSON tags are the ones
+// sigs.k8s.io/yaml renders with (TestSealDocMatchesSeal).
 type manifest struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Type       string `yaml:"type,omitempty"`
+	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string `yaml:"kind" json:"kind"`
+	Type       string `yaml:"type,omitempty" json:"type,omitempty"`
 	Metadata   struct {
-		Name        string            `yaml:"name"`
-		Namespace   string            `yaml:"namespace,omitempty"`
-		Labels      map[string]string `yaml:"labels,omitempty"`
-		Annotations map[string]string `yaml:"annotations,omitempty"`
-	} `yaml:"metadata"`
-	StringData map[string]string `yaml:"stringData"`
+		Name        string            `yaml:"name" json:"name"`
+		Namespace   string            `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+		Labels      map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+		Annotations map[string]string `yaml:"annotations,omitempty" json:"annotations,omitempty"`
+	} `yaml:"metadata" json:"metadata"`
+	StringData map[string]string `yaml:"stringData" json:"stringData"`
 }
 
 func (m manifest) yaml(t testing.TB) []byte {
