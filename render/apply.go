@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -62,8 +63,9 @@ var ErrNeedIdentity = errors.New("an age identity is needed")
 
 // Output is what Apply produces: sealed files to write and paths to delete.
 type Output struct {
-	Files     map[string][]byte          // slash path → content
-	Records   map[string]*secrets.Object // the same files as the state will read them back, for its index
+	// Records are the sealed files by slash path: their bytes (Raw) to write,
+	// and their summary as the state will read it back, for its index.
+	Records   map[string]*secrets.Object
 	Deletes   []string
 	Materials map[string]*Material // by object ID, for every object (kept ones carry certificates only)
 }
@@ -73,7 +75,7 @@ type Output struct {
 func (ap *Applier) Apply(ctx context.Context) (*Output, error) {
 	ap.keys = map[string]*keyOnce{}
 	ap.materials = map[string]*Material{}
-	out := &Output{Files: map[string][]byte{}, Records: map[string]*secrets.Object{}, Materials: ap.materials}
+	out := &Output{Records: map[string]*secrets.Object{}, Materials: ap.materials}
 	workers := ap.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -131,10 +133,7 @@ func (ap *Applier) Apply(ctx context.Context) (*Output, error) {
 				return
 			}
 			filesMu.Lock()
-			for p, rec := range files {
-				out.Files[p] = rec.Raw
-				out.Records[p] = rec
-			}
+			maps.Copy(out.Records, files)
 			filesMu.Unlock()
 		}(a)
 	}
@@ -309,21 +308,38 @@ func (ap *Applier) storedKey(a *Action) (crypto.Signer, error) {
 	return ko.key, ko.err
 }
 
-// keyFromManifest finds the private key in a decrypted manifest: tls.key, or the key inside a kubeconfig.
+// keyFromManifest finds the private key in a decrypted manifest (keyOf).
 func keyFromManifest(plain []byte, where string) (crypto.Signer, error) {
+	data, err := stringData(plain, where)
+	if err != nil {
+		return nil, err
+	}
+	return keyOf(data, where)
+}
+
+// stringData is a decrypted manifest's stringData.
+func stringData(plain []byte, where string) (map[string]string, error) {
 	var doc struct {
 		StringData map[string]string `yaml:"stringData"`
 	}
 	if err := yaml.Unmarshal(plain, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	if v, ok := doc.StringData["tls.key"]; ok {
+	return doc.StringData, nil
+}
+
+// errNoKey: the manifest holds no private key (an offline root, imported without it).
+var errNoKey = errors.New("holds no private key")
+
+// keyOf is the private key among a manifest's values: tls.key, or the key inside a kubeconfig.
+func keyOf(data map[string]string, where string) (crypto.Signer, error) {
+	if v, ok := data["tls.key"]; ok {
 		return ParsePrivateKeyPEM([]byte(v))
 	}
-	if v, ok := doc.StringData["kubeconfig"]; ok {
+	if v, ok := data["kubeconfig"]; ok {
 		return keyFromKubeconfig([]byte(v))
 	}
-	return nil, fmt.Errorf("%s holds no private key", where)
+	return nil, fmt.Errorf("%s %w", where, errNoKey)
 }
 
 // importCA brings an imported root CA in: its certificate from the topology repo,

@@ -86,8 +86,8 @@ func Emit(t *topology.Topology, p *Plan, st *secrets.State, out *Output) (*Tree,
 			sealed[a.Desired.Copy.Path] = true
 		}
 	}
-	for path, b := range out.Files {
-		want[path] = b
+	for path, rec := range out.Records {
+		want[path] = rec.Raw
 		sealed[path] = true
 	}
 	caCert := func(name string) *x509.Certificate {

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/gitca-dev/gitca/secrets"
 )
 
@@ -87,18 +85,14 @@ func verifyRecord(o *secrets.Object, ids secrets.Identities) string {
 	case err != nil:
 		return "cannot be opened: " + err.Error()
 	}
-	var doc struct {
-		StringData map[string]string `yaml:"stringData"`
-	}
-	if err := yaml.Unmarshal(plain, &doc); err != nil {
+	data, err := stringData(plain, o.Path)
+	if err != nil {
 		return "decrypted content unreadable"
 	}
-	_, hasKey := doc.StringData["tls.key"]
-	_, hasKubeconfig := doc.StringData["kubeconfig"]
-	if !hasKey && !hasKubeconfig {
+	key, err := keyOf(data, o.Path)
+	if errors.Is(err, errNoKey) {
 		return "" // an offline root, imported without its key: recorded for trust only
 	}
-	key, err := keyFromManifest(plain, o.Path)
 	if err != nil {
 		return "private key unreadable"
 	}
@@ -108,7 +102,7 @@ func verifyRecord(o *secrets.Object, ids secrets.Identities) string {
 		}
 		return ""
 	}
-	if pub, ok := doc.StringData["tls.pub"]; ok {
+	if pub, ok := data["tls.pub"]; ok {
 		own, err := EncodePublicKeyPEM(key.Public())
 		if err != nil || string(own) != pub {
 			return "tls.key does not match tls.pub"
