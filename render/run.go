@@ -21,13 +21,10 @@ type Result struct {
 
 // Render plans, signs, seals and emits, without touching the state directory:
 // the caller writes Result.Tree (Write) or commits it. A plan with nothing to do
-// decrypts nothing and signs nothing; records changed outside gitca are
-// opened first to check them (VerifyState), when ids can.
+// decrypts nothing and signs nothing (CheckAndPlan opens only records changed
+// outside gitca).
 func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Options, ids *secrets.Identities, rnd io.Reader) (*Result, error) {
-	if err := VerifyState(st, ids, opt.Verify); err != nil {
-		return nil, err
-	}
-	p, err := NewPlan(t, st, opt)
+	p, err := CheckAndPlan(t, st, opt, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +58,16 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 		return nil, err
 	}
 	return &Result{Plan: p, Tree: tree}, nil
+}
+
+// CheckAndPlan is NewPlan after VerifyState: records changed outside gitca
+// are opened first when ids can (all of them with opt.Verify), so that what
+// they hide shows in the plan as damage.
+func CheckAndPlan(t *topology.Topology, st *secrets.State, opt Options, ids *secrets.Identities) (*Plan, error) {
+	if err := VerifyState(st, ids, opt.Verify); err != nil {
+		return nil, err
+	}
+	return NewPlan(t, st, opt)
 }
 
 // addIndex writes the state index (secrets.IndexPath) for the tree after this

@@ -45,26 +45,38 @@ func (f *commonFlags) clock() (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// load reads topology and state and computes the plan inputs.
-func (f *commonFlags) load() (*topology.Topology, *secrets.State, render.Options, error) {
+// inputs are what plan and render start from.
+type inputs struct {
+	topology *topology.Topology
+	state    *secrets.State
+	opt      render.Options
+	ids      *secrets.Identities // nil when none is configured
+}
+
+// load reads topology, state and any age identity, and computes the plan options.
+func (f *commonFlags) load() (*inputs, error) {
 	now, err := f.clock()
 	if err != nil {
-		return nil, nil, render.Options{}, err
+		return nil, err
 	}
 	t, err := topology.Load(f.topology)
 	if err != nil {
 		var list topology.ErrorList
 		if errors.As(err, &list) {
-			return nil, nil, render.Options{}, fmt.Errorf("the topology in %s is invalid (%d problems):\n%w", f.topology, len(list), err)
+			return nil, fmt.Errorf("the topology in %s is invalid (%d problems):\n%w", f.topology, len(list), err)
 		}
-		return nil, nil, render.Options{}, err
+		return nil, err
 	}
 	st, err := secrets.ReadState(f.state)
 	if err != nil {
-		return nil, nil, render.Options{}, err
+		return nil, err
+	}
+	ids, err := optionalIdentities()
+	if err != nil {
+		return nil, err
 	}
 	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, secrets.RecipientsFromEnv()), Verify: f.verify}
-	return t, st, opt, nil
+	return &inputs{topology: t, state: st, opt: opt, ids: ids}, nil
 }
 
 func newPlanCmd() *cobra.Command {
@@ -86,19 +98,12 @@ func newPlanCmd() *cobra.Command {
 			if err := checkOutput(f.output, "text", "json", "yaml", "markdown"); err != nil {
 				return err
 			}
-			t, st, opt, err := f.load()
+			in, err := f.load()
 			if err != nil {
 				return err
 			}
 			// Planning needs no key; one that is set checks what was edited by hand.
-			ids, err := optionalIdentities()
-			if err != nil {
-				return err
-			}
-			if err := render.VerifyState(st, ids, opt.Verify); err != nil {
-				return err
-			}
-			p, err := render.NewPlan(t, st, opt)
+			p, err := render.CheckAndPlan(in.topology, in.state, in.opt, in.ids)
 			if err != nil {
 				return err
 			}
@@ -160,15 +165,11 @@ key must sign or be carried over.`,
 			if err := checkOutput(f.output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			t, st, opt, err := f.load()
+			in, err := f.load()
 			if err != nil {
 				return err
 			}
-			ids, err := optionalIdentities()
-			if err != nil {
-				return err
-			}
-			res, err := render.Render(cmd.Context(), t, st, opt, ids, rand.Reader)
+			res, err := render.Render(cmd.Context(), in.topology, in.state, in.opt, in.ids, rand.Reader)
 			if err != nil {
 				return err
 			}
