@@ -269,13 +269,8 @@ func (r *Repo) Commit(message string, trailers []Trailer, author Signature) (plu
 		return plumbing.ZeroHash, false, errors.New("gitsync: commit needs an author name, email and time")
 	}
 	head, _ := r.Head()
-	changed, err := r.Changed()
-	if err != nil {
-		return plumbing.ZeroHash, false, err
-	}
-	if len(changed) == 0 {
-		return head, false, nil
-	}
+	// Adding computes the worktree status; an unchanged tree then surfaces as
+	// ErrEmptyCommit below, so no status of our own is needed first.
 	if err := r.wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("gitsync: stage changes: %w", err)
 	}
