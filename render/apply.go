@@ -351,7 +351,7 @@ func (ap *Applier) importCA(a *Action, m *Material) error {
 	if err != nil {
 		return fmt.Errorf("spec.import.certificate: %w", err)
 	}
-	certs, err := ParseCertsPEM(raw)
+	certs, err := secrets.ParseCertsPEM(raw)
 	if err != nil {
 		return fmt.Errorf("spec.import.certificate %s: %w", imp.Certificate, err)
 	}

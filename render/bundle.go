@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -50,7 +51,7 @@ func BundleCerts(t *topology.Topology, name string, now time.Time, caCert func(s
 				if err != nil {
 					return fmt.Errorf("trust bundle %s: spec.sources[%d].file: %w", n, i, err)
 				}
-				certs, err := ParseCertsPEM(raw)
+				certs, err := secrets.ParseCertsPEM(raw)
 				if err != nil {
 					return fmt.Errorf("trust bundle %s: spec.sources[%d].file %s: %w", n, i, s.File, err)
 				}

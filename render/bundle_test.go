@@ -145,7 +145,7 @@ func bundlePEM(t *testing.T, state, rel string) []*x509.Certificate {
 			pem, _ = d["ca.crt"].(string)
 		}
 	}
-	certs, err := ParseCertsPEM([]byte(pem))
+	certs, err := secrets.ParseCertsPEM([]byte(pem))
 	require.NoError(t, err, rel)
 	return certs
 }

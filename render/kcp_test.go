@@ -119,7 +119,7 @@ func kcpSecretPath(ns, name string) string {
 
 func parsePEMCerts(t *testing.T, s string) []*x509.Certificate {
 	t.Helper()
-	certs, err := ParseCertsPEM([]byte(s))
+	certs, err := secrets.ParseCertsPEM([]byte(s))
 	require.NoError(t, err)
 	return certs
 }

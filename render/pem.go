@@ -35,32 +35,6 @@ func EncodeCertsPEM(certs ...*x509.Certificate) []byte {
 	return out
 }
 
-// ParseCertsPEM reads every CERTIFICATE block in data, in order. Other blocks are
-// skipped so a file that also holds a key or parameters still yields its
-// certificates; data without any certificate is an error.
-func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for n := 1; ; n++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != pemCertificate {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block found")
-	}
-	return certs, nil
-}
-
 // EncodePrivateKeyPEM writes key as an unencrypted PKCS#8 "PRIVATE KEY" block,
 // the one format kube-apiserver, etcd and openssl all read for every algorithm.
 func EncodePrivateKeyPEM(key crypto.Signer) ([]byte, error) {

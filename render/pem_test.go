@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gitca-dev/gitca/render"
+	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -179,7 +180,7 @@ func TestCertsPEM(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			certs, err := render.ParseCertsPEM(tc.data)
+			certs, err := secrets.ParseCertsPEM(tc.data)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				assert.Nil(t, certs)

@@ -312,7 +312,7 @@ func importedFingerprint(root, file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	certs, err := ParseCertsPEM(raw)
+	certs, err := secrets.ParseCertsPEM(raw)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}

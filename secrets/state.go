@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -323,7 +324,7 @@ func newObject(rel string, raw []byte, annotations, plain map[string]string, rec
 	}
 	var err error
 	if v, ok := o.Plain["tls.crt"]; ok {
-		if o.Certs, err = parseCerts(v); err != nil {
+		if o.Certs, err = ParseCertsPEM([]byte(v)); err != nil {
 			o.Problems = append(o.Problems, "tls.crt: "+err.Error())
 		} else {
 			c := o.Certs[0]
@@ -331,37 +332,37 @@ func newObject(rel string, raw []byte, annotations, plain map[string]string, rec
 		}
 	}
 	if v, ok := o.Plain["ca.crt"]; ok {
-		if o.CACerts, err = parseCerts(v); err != nil {
+		if o.CACerts, err = ParseCertsPEM([]byte(v)); err != nil {
 			o.Problems = append(o.Problems, "ca.crt: "+err.Error())
 		}
 	}
 	return o
 }
 
-// parseCerts parses every CERTIFICATE block of a PEM bundle; none is an error.
-// (render.ParseCertsPEM is the public one; this package sits below render.)
-func parseCerts(s string) ([]*x509.Certificate, error) {
-	rest := []byte(s)
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
+// ParseCertsPEM reads every CERTIFICATE block in data, in order. Other blocks are
+// skipped so a file that also holds a key or parameters still yields its
+// certificates; data without any certificate is an error.
+func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
 			break
 		}
-		if b.Type != "CERTIFICATE" {
+		if block.Type != "CERTIFICATE" {
 			continue
 		}
-		c, err := x509.ParseCertificate(b.Bytes)
+		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
 		}
-		out = append(out, c)
+		certs = append(certs, c)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no certificate")
+	if len(certs) == 0 {
+		return nil, errors.New("no CERTIFICATE PEM block found")
 	}
-	return out, nil
+	return certs, nil
 }
 
 func sha256Hex(b []byte) string {
