@@ -145,11 +145,21 @@ func Emit(t *topology.Topology, p *Plan, st *secrets.State, out *Output) (*Tree,
 		}
 		tree.Write[path] = b
 	}
+	// What is not wanted goes: files in gitca's directories, and the records
+	// the plan deletes or moves (also outside them, e.g. under the custom path
+	// of a cluster that left the topology) — unless another object now writes
+	// the same path.
+	deletes := map[string]bool{}
 	for _, f := range st.Files {
-		if _, ok := want[f]; ok {
-			continue
-		}
 		if managedPath(t, f) {
+			deletes[f] = true
+		}
+	}
+	for _, d := range out.Deletes {
+		deletes[d] = true
+	}
+	for f := range deletes {
+		if _, ok := want[f]; !ok {
 			tree.Delete = append(tree.Delete, f)
 		}
 	}

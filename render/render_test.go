@@ -415,3 +415,22 @@ func TestVerifyState(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderRenameKeepingTheSecret: an object renamed while its Secret keeps
+// its name hands the file to the new object; the old one's delete must not
+// take the file with it.
+func TestRenderRenameKeepingTheSecret(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	e.edit("leafs.yaml", "metadata:\n  name: web\nspec:\n  issuer: issuing\n  profile: server\n", "metadata:\n  name: web2\nspec:\n  issuer: issuing\n  profile: server\n")
+	e.edit("leafs.yaml", "  renewBefore: 360h\n  secret:\n    cluster: prod\n", "  renewBefore: 360h\n  secret:\n    cluster: prod\n    name: web\n")
+	res := e.run(t0.Add(time.Hour), &e.ids)
+	assert.Equal(t, map[string]ActionKind{"Certificate/web": ActionDelete, "Certificate/web2": ActionCreate}, nonKeep(res.Plan))
+	assert.NotContains(t, res.Tree.Delete, "clusters/prod/pki/secret-web.yaml")
+	st, err := secrets.ReadState(e.state)
+	require.NoError(t, err)
+	require.Contains(t, st.Primary, "Certificate/web2")
+	assert.Equal(t, "clusters/prod/pki/secret-web.yaml", st.Primary["Certificate/web2"].Path)
+	assert.NotContains(t, st.Primary, "Certificate/web")
+	assert.False(t, e.run(t0.Add(time.Hour), &e.ids).Plan.Changes(), "converged")
+}

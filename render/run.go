@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
@@ -39,11 +38,6 @@ func Render(ctx context.Context, t *topology.Topology, st *secrets.State, opt Op
 	tree, err := Emit(t, p, st, out)
 	if err != nil {
 		return nil, err
-	}
-	for _, d := range out.Deletes {
-		if !slices.Contains(tree.Delete, d) {
-			tree.Delete = append(tree.Delete, d)
-		}
 	}
 	if tree.Empty() {
 		return &Result{Plan: p, Tree: tree}, nil
