@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -139,7 +137,7 @@ func Emit(t *topology.Topology, p *Plan, st *secrets.State, out *Output) (*Tree,
 		if b == nil {
 			continue
 		}
-		old, err := os.ReadFile(filepath.Join(st.Root, filepath.FromSlash(path)))
+		old, err := stateBytes(st, path)
 		if err == nil && bytes.Equal(old, b) {
 			continue
 		}

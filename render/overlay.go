@@ -68,7 +68,9 @@ func CheckOverlays(t *topology.Topology, st *secrets.State, tr *Tree) error {
 		note(p, true)
 	}
 	for _, p := range st.Unvouched {
-		if _, written := tr.Write[p]; !written && !slices.Contains(tr.Delete, p) {
+		_, written := tr.Write[p]
+		_, deleted := slices.BinarySearch(tr.Delete, p) // Emit sorts Delete
+		if !written && !deleted {
 			note(p, false)
 		}
 	}
@@ -115,7 +117,8 @@ func isResourceFile(st *secrets.State, p string) bool {
 	if base == "kustomization.yaml" || base == ksopsGeneratorFile {
 		return false
 	}
-	return slices.Contains(st.Files, p)
+	_, found := slices.BinarySearch(st.Files, p) // sorted by ReadState
+	return found
 }
 
 // buildChanged builds a scratch overlay of just the changed files (and the
