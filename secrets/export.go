@@ -29,7 +29,7 @@ func (st *State) KubeadmClusters() []string {
 			set[o.Annotations[annCluster]] = true
 		}
 	}
-	return sortedSet(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // KubeadmNodes lists the nodes of a kubeadm cluster, sorted by name.
@@ -40,16 +40,7 @@ func (st *State) KubeadmNodes(cluster string) []string {
 			set[o.Annotations[annNode]] = true
 		}
 	}
-	return sortedSet(set)
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // ExportKubeadm decrypts one node's view of a kubeadm cluster into kubeadm's

@@ -3,8 +3,10 @@ package secrets
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +51,7 @@ func TestLoadIdentitiesPrecedence(t *testing.T) {
 		{name: "key file wins over everything", keyFile: fileKey.file, key: secretLine(envKey), cfgDir: cfg, want: []string{fileKey.recipient}},
 		{name: "SOPS_AGE_KEY wins over the default file", key: secretLine(envKey), cfgDir: cfg, want: []string{envKey.recipient}},
 		{name: "SOPS_AGE_KEY with several identities on one line", key: secretLine(envKey) + " " + secretLine(extraKey), cfgDir: emptyCfg,
-			want: sortedRecipients(map[string]bool{envKey.recipient: true, extraKey.recipient: true})},
+			want: slices.Sorted(maps.Keys(map[string]bool{envKey.recipient: true, extraKey.recipient: true}))},
 		{name: "default file", cfgDir: cfg, want: []string{defKey.recipient}},
 		{name: "nothing configured", cfgDir: emptyCfg, wantErr: ErrNoIdentity,
 			errParts: []string{"SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY ", filepath.Join(emptyCfg, "sops", "age", "keys.txt")}},
@@ -90,7 +92,7 @@ func TestParseIdentities(t *testing.T) {
 	ids, err := ParseIdentities(bytes.NewReader(append(append(ca, "\n\n   \n"...), cb...)))
 	require.NoError(t, err)
 	assert.Equal(t, 2, ids.Len())
-	assert.Equal(t, sortedRecipients(map[string]bool{a.recipient: true, b.recipient: true}), ids.Recipients())
+	assert.Equal(t, slices.Sorted(maps.Keys(map[string]bool{a.recipient: true, b.recipient: true})), ids.Recipients())
 
 	for _, tc := range []struct {
 		name, in, want string

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -210,7 +210,7 @@ func ReadMetadata(sealed []byte) (Metadata, error) {
 			set[a.Recipient] = true
 		}
 	}
-	md.Recipients = sortedRecipients(set)
+	md.Recipients = slices.Sorted(maps.Keys(set))
 	if s.LastModified != "" {
 		t, err := time.Parse(time.RFC3339, s.LastModified)
 		if err != nil {
@@ -399,7 +399,7 @@ func ageRecipients(groups []sops.KeyGroup, onlyAge bool) []string {
 	if onlyAge && len(groups) != 1 {
 		return nil
 	}
-	return sortedRecipients(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 func normalizeRecipients(in []string) ([]string, error) {
@@ -412,16 +412,7 @@ func normalizeRecipients(in []string) ([]string, error) {
 	if len(set) == 0 {
 		return nil, errors.New("no age recipients to seal to")
 	}
-	return sortedRecipients(set), nil
-}
-
-func sortedRecipients(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set)), nil
 }
 
 // Fast paths.

@@ -29,16 +29,11 @@ func SopsConfig(rules []CreationRule) []byte {
 	}
 	doc.CreationRules = []rule{}
 	for _, r := range rules {
-		set := map[string]bool{}
-		for _, a := range r.Age {
-			if a = strings.TrimSpace(a); a != "" {
-				set[a] = true
-			}
-		}
+		rcp, _ := normalizeRecipients(r.Age) // none: a rule without age keys
 		doc.CreationRules = append(doc.CreationRules, rule{
 			PathRegex:      r.PathRegex,
 			EncryptedRegex: EncryptedRegex,
-			Age:            strings.Join(sortedRecipients(set), ","),
+			Age:            strings.Join(rcp, ","),
 		})
 	}
 	var b strings.Builder
