@@ -53,9 +53,10 @@ type Applier struct {
 }
 
 type keyOnce struct {
-	once sync.Once
-	key  crypto.Signer
-	err  error
+	once   sync.Once
+	key    crypto.Signer
+	opened *secrets.Opened // the stored file the key came from; under Applier.mu
+	err    error
 }
 
 // ErrNeedIdentity is returned when a run must open a sealed key but has no age identity.
@@ -298,34 +299,39 @@ func (ap *Applier) storedKey(a *Action) (crypto.Signer, error) {
 			ko.err = fmt.Errorf("%w to open the key in %s (set SOPS_AGE_KEY_FILE)", ErrNeedIdentity, a.Stored.Path)
 			return
 		}
-		plain, err := secrets.Open(a.Stored.Raw, *ap.Identities)
+		op, err := secrets.OpenSealed(a.Stored.Raw, *ap.Identities)
 		if err != nil {
 			ko.err = fmt.Errorf("opening %s: %w", a.Stored.Path, err)
 			return
 		}
-		ko.key, ko.err = keyFromManifest(plain, a.Stored.Path)
+		ap.mu.Lock()
+		ko.opened = op
+		ap.mu.Unlock()
+		ko.key, ko.err = keyOf(op.StringData(), a.Stored.Path)
 	})
 	return ko.key, ko.err
 }
 
-// keyFromManifest finds the private key in a decrypted manifest (keyOf).
-func keyFromManifest(plain []byte, where string) (crypto.Signer, error) {
-	data, err := stringData(plain, where)
-	if err != nil {
-		return nil, err
+// openedRecord is a's stored file if storedKey has opened it, so that
+// resealing it needs no second decryption.
+func (ap *Applier) openedRecord(a *Action) *secrets.Opened {
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	if ko := ap.keys[a.ID]; ko != nil {
+		return ko.opened
 	}
-	return keyOf(data, where)
+	return nil
 }
 
-// stringData is a decrypted manifest's stringData.
-func stringData(plain []byte, where string) (map[string]string, error) {
+// keyFromManifest finds the private key in a decrypted manifest (keyOf).
+func keyFromManifest(plain []byte, where string) (crypto.Signer, error) {
 	var doc struct {
 		StringData map[string]string `yaml:"stringData"`
 	}
 	if err := yaml.Unmarshal(plain, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	return doc.StringData, nil
+	return keyOf(doc.StringData, where)
 }
 
 // errNoKey: the manifest holds no private key (an offline root, imported without it).

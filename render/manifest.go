@@ -147,7 +147,7 @@ func (ap *Applier) renderFiles(a *Action, m *Material) (map[string]*secrets.Obje
 	default:
 		return nil, fmt.Errorf("unknown object kind %q", d.Kind)
 	}
-	rec, err := ap.seal(d.Path, primary, d.Recipients, a.Stored)
+	rec, err := ap.seal(d.Path, primary, d.Recipients, a.Stored, ap.openedRecord(a))
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s: %w", d.Path, err)
 	}
@@ -157,7 +157,7 @@ func (ap *Applier) renderFiles(a *Action, m *Material) (map[string]*secrets.Obje
 		cp.Metadata.Name, cp.Metadata.Namespace = d.Copy.Name, d.Copy.Namespace
 		cp.Metadata.Annotations = objectAnnotations(a, m, secrets.RoleCopy)
 		rcp := ap.Plan.recipients.ForCluster(d.Copy.Cluster)
-		rec, err := ap.seal(d.Copy.Path, &cp, rcp, ap.State.Copies[d.Copy.Path])
+		rec, err := ap.seal(d.Copy.Path, &cp, rcp, ap.State.Copies[d.Copy.Path], nil)
 		if err != nil {
 			return nil, fmt.Errorf("sealing %s: %w", d.Copy.Path, err)
 		}
@@ -175,18 +175,23 @@ func intermediates(m *Material) []*x509.Certificate {
 }
 
 // seal encrypts a manifest into the record stored at path. When the object
-// was sealed before and can be opened, unchanged values keep their ciphertext
-// so the git diff shows only what changed.
-func (ap *Applier) seal(path string, s *secretManifest, recipients []string, prev *secrets.Object) (*secrets.Object, error) {
+// was sealed before (prev) and can be opened, unchanged values keep their
+// ciphertext so the git diff shows only what changed; opened is prev already
+// decrypted, when the run took its key from it.
+func (ap *Applier) seal(path string, s *secretManifest, recipients []string, prev *secrets.Object, opened *secrets.Opened) (*secrets.Object, error) {
 	if len(recipients) == 0 {
 		return nil, fmt.Errorf("no age recipients: set Config spec.reconciler.age, or SOPS_AGE_RECIPIENTS")
 	}
 	doc := s.doc()
 	var raw []byte
-	if prev != nil && ap.Identities != nil && len(prev.Problems) == 0 {
-		// A previous file that cannot be opened is replaced wholesale.
+	switch {
+	case prev == nil || len(prev.Problems) > 0:
+	case opened != nil:
+		raw, _ = opened.ResealDoc(doc, recipients)
+	case ap.Identities != nil:
 		raw, _ = secrets.ResealDoc(doc, prev.Raw, recipients, *ap.Identities)
 	}
+	// A previous file that cannot be opened is replaced wholesale.
 	if raw == nil {
 		var err error
 		if raw, err = secrets.SealDoc(doc, recipients); err != nil {

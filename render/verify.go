@@ -76,7 +76,7 @@ func verifyRecord(o *secrets.Object, ids secrets.Identities) string {
 	if len(o.Problems) > 0 {
 		return "" // already damaged: it is re-made from scratch, unopened
 	}
-	plain, err := secrets.Open(o.Raw, ids)
+	op, err := secrets.OpenSealed(o.Raw, ids)
 	switch {
 	case errors.Is(err, secrets.ErrMACMismatch):
 		return "sops MAC mismatch: edited without re-sealing"
@@ -85,10 +85,7 @@ func verifyRecord(o *secrets.Object, ids secrets.Identities) string {
 	case err != nil:
 		return "cannot be opened: " + err.Error()
 	}
-	data, err := stringData(plain, o.Path)
-	if err != nil {
-		return "decrypted content unreadable"
-	}
+	data := op.StringData()
 	key, err := keyOf(data, o.Path)
 	if errors.Is(err, errNoKey) {
 		return "" // an offline root, imported without its key: recorded for trust only

@@ -142,42 +142,118 @@ func resealBranches(branches sops.TreeBranches, prev []byte, recipients []string
 	if err != nil {
 		return nil, fmt.Errorf("previous file: %w", err)
 	}
-	if !slices.Equal(ageRecipients(old.Metadata.KeyGroups, true), rcp) {
-		return sealBranches(branches, rcp)
+	if !sameRecipients(old, rcp) {
+		return sealBranches(branches, rcp) // nothing to decrypt: nothing is kept
 	}
-	// The cipher remembers the IV of every value it decrypts; encrypting the
-	// same plaintext at the same path with the same data key then reproduces
-	// the previous ciphertext exactly.
-	cipher := aes.NewCipher()
-	dataKey, err := decryptTree(old, ids, cipher)
+	op, err := openTree(prev, old, ids)
 	if err != nil {
 		return nil, fmt.Errorf("previous file: %w", err)
 	}
-	if reflect.DeepEqual(old.Branches, branches) && ourPolicy(old.Metadata) {
-		return bytes.Clone(prev), nil
+	return op.reseal(branches, rcp)
+}
+
+// An Opened is a sealed file decrypted and MAC-checked once, for the several
+// uses a run has for it: its values (a key to sign with), and resealing its
+// changed successor so that unchanged values keep their ciphertext.
+type Opened struct {
+	raw     []byte
+	tree    *sops.Tree // decrypted
+	dataKey []byte
+	// cipher remembers the IV of every value it decrypted; encrypting the same
+	// plaintext at the same path with the same data key then reproduces the
+	// previous ciphertext exactly (what `sops edit` does with its IV stash).
+	cipher sops.Cipher
+}
+
+// OpenSealed decrypts a sealed file with the given identities and verifies its MAC.
+func OpenSealed(sealed []byte, ids Identities) (*Opened, error) {
+	tree, err := loadSealed(sealed)
+	if err != nil {
+		return nil, err
 	}
-	tree := sops.Tree{Branches: branches, Metadata: newMetadata(old.Metadata.KeyGroups, old.Metadata.ShamirThreshold)}
-	return encryptAndEmit(&tree, dataKey, cipher)
+	return openTree(sealed, tree, ids)
+}
+
+func openTree(raw []byte, tree *sops.Tree, ids Identities) (*Opened, error) {
+	cipher := aes.NewCipher()
+	dataKey, err := decryptTree(tree, ids, cipher)
+	if err != nil {
+		return nil, err
+	}
+	return &Opened{raw: raw, tree: tree, dataKey: dataKey, cipher: cipher}, nil
+}
+
+// StringData is the decrypted manifest's stringData: its string values by key.
+func (o *Opened) StringData() map[string]string {
+	out := map[string]string{}
+	if len(o.tree.Branches) == 0 {
+		return out
+	}
+	for _, it := range o.tree.Branches[0] {
+		data, ok := it.Value.(sops.TreeBranch)
+		if it.Key != "stringData" || !ok {
+			continue
+		}
+		for _, kv := range data {
+			k, kok := kv.Key.(string)
+			v, vok := kv.Value.(string)
+			if kok && vok {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// ResealDoc is the package's ResealDoc with o as the previous file, opened already.
+func (o *Opened) ResealDoc(doc Doc, recipients []string) ([]byte, error) {
+	rcp, err := normalizeRecipients(recipients)
+	if err != nil {
+		return nil, err
+	}
+	branches, err := docBranches(doc)
+	if err != nil {
+		return nil, err
+	}
+	if !sameRecipients(o.tree, rcp) {
+		return sealBranches(branches, rcp)
+	}
+	return o.reseal(branches, rcp)
+}
+
+// reseal seals branches with o's data key, to o's recipients (rcp, checked
+// by the caller); unchanged plaintext returns o's bytes.
+func (o *Opened) reseal(branches sops.TreeBranches, rcp []string) ([]byte, error) {
+	if reflect.DeepEqual(o.tree.Branches, branches) && ourPolicy(o.tree.Metadata) {
+		return bytes.Clone(o.raw), nil
+	}
+	md := o.tree.Metadata
+	tree := sops.Tree{Branches: branches, Metadata: newMetadata(md.KeyGroups, md.ShamirThreshold)}
+	return encryptAndEmit(&tree, o.dataKey, o.cipher)
+}
+
+// sameRecipients: a file sealed to exactly rcp, in one age key group. A
+// changed recipient set gets a new data key, so that a removed recipient
+// cannot read anything written from then on.
+func sameRecipients(t *sops.Tree, rcp []string) bool {
+	return slices.Equal(ageRecipients(t.Metadata.KeyGroups, true), rcp)
 }
 
 // Open decrypts a sealed manifest with the given identities and verifies the
 // MAC. It also opens a file the sops CLI sealed in its binary format (a PEM
 // key kept as `sops -e key.pem`), returning the original bytes.
 func Open(sealed []byte, ids Identities) ([]byte, error) {
-	tree, err := loadSealed(sealed)
+	op, err := OpenSealed(sealed, ids)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := decryptTree(tree, ids, aes.NewCipher()); err != nil {
-		return nil, err
-	}
 	if isJSON(sealed) {
-		if data, ok := binaryData(tree.Branches); ok {
+		if data, ok := binaryData(op.tree.Branches); ok {
 			return []byte(data), nil
 		}
-		return jsonStore.EmitPlainFile(tree.Branches)
+		return jsonStore.EmitPlainFile(op.tree.Branches)
 	}
-	return emitYAML(tree.Branches)
+	return emitYAML(op.tree.Branches)
 }
 
 // ReadMetadata reads, without decrypting, the sops block of a sealed file.
