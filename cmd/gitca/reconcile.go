@@ -172,11 +172,11 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconciler, error) {
 	}
 	clock := func() time.Time { return time.Now().UTC() }
 	if f.now != "" {
-		t, err := time.Parse(time.RFC3339, f.now)
+		t, err := parseNow(f.now)
 		if err != nil {
-			return nil, fmt.Errorf("--now %q: want RFC3339, e.g. 2027-01-31T00:00:00Z", f.now)
+			return nil, err
 		}
-		clock = func() time.Time { return t.UTC() }
+		clock = func() time.Time { return t }
 	}
 	if f.planFile != "" {
 		// Checked now: the plan is written after the push, and a push
@@ -332,13 +332,9 @@ func (r *reconciler) loadTopology(topo *gitsync.Repo) (*topology.Topology, strin
 	if !ok {
 		return nil, "", fmt.Errorf("topology %s: the branch has no commit", r.topo)
 	}
-	t, err := topology.Load(topo.Dir())
+	t, err := loadTopology(topo.Dir(), fmt.Sprintf("at %s (%s)", r.topo, head))
 	if err != nil {
-		var list topology.ErrorList
-		if errors.As(err, &list) {
-			return nil, "", fmt.Errorf("the topology at %s (%s) is invalid (%d problems):\n%w", r.topo, head, len(list), err)
-		}
-		return nil, "", fmt.Errorf("topology %s: %w", r.topo, err)
+		return nil, "", err
 	}
 	return t, head.String(), nil
 }

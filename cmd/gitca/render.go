@@ -38,11 +38,29 @@ func (f *commonFlags) clock() (time.Time, error) {
 	if f.now == "" {
 		return time.Now().UTC(), nil
 	}
-	t, err := time.Parse(time.RFC3339, f.now)
+	return parseNow(f.now)
+}
+
+// parseNow reads a --now flag.
+func parseNow(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--now %q: want RFC3339, e.g. 2027-01-31T00:00:00Z", f.now)
+		return time.Time{}, fmt.Errorf("--now %q: want RFC3339, e.g. 2027-01-31T00:00:00Z", s)
 	}
 	return t.UTC(), nil
+}
+
+// loadTopology loads the topology in dir; where says which in errors.
+func loadTopology(dir, where string) (*topology.Topology, error) {
+	t, err := topology.Load(dir)
+	var list topology.ErrorList
+	switch {
+	case errors.As(err, &list):
+		return nil, fmt.Errorf("the topology %s is invalid (%d problems):\n%w", where, len(list), err)
+	case err != nil:
+		return nil, fmt.Errorf("topology %s: %w", where, err)
+	}
+	return t, nil
 }
 
 // inputs are what plan and render start from.
@@ -59,12 +77,8 @@ func (f *commonFlags) load() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := topology.Load(f.topology)
+	t, err := loadTopology(f.topology, "in "+f.topology)
 	if err != nil {
-		var list topology.ErrorList
-		if errors.As(err, &list) {
-			return nil, fmt.Errorf("the topology in %s is invalid (%d problems):\n%w", f.topology, len(list), err)
-		}
 		return nil, err
 	}
 	st, err := secrets.ReadState(f.state)
