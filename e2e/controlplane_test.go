@@ -10,11 +10,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +74,7 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 			if user != c.user {
 				t.Errorf("%s: user %q, want %q", c.file, user, c.user)
 			}
-			if c.group != "" && !contains(groups, c.group) {
+			if c.group != "" && !slices.Contains(groups, c.group) {
 				t.Errorf("%s: groups %v, want %s among them", c.file, groups, c.group)
 			}
 		}
@@ -104,19 +106,16 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 			t.Logf("applied %s: %s", m, strings.TrimSpace(out))
 		}
 		// The RBAC authorizer sees the binding through an informer: allow it a moment.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			out, err := api.Kubectl(conf("admin.conf"), "get", "namespaces", "-o", "name")
-			if err == nil {
-				if !strings.Contains(out, "namespace/kube-system") {
-					t.Fatalf("admin.conf namespaces:\n%s", out)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("admin.conf after the binding: %v", err)
-			}
-			time.Sleep(500 * time.Millisecond)
+		var out string
+		err = waitFor(api.Process, 15*time.Second, 500*time.Millisecond, func() (err error) {
+			out, err = api.Kubectl(conf("admin.conf"), "get", "namespaces", "-o", "name")
+			return err
+		})
+		if err != nil {
+			t.Fatalf("admin.conf after the binding: %v", err)
+		}
+		if !strings.Contains(out, "namespace/kube-system") {
+			t.Fatalf("admin.conf namespaces:\n%s", out)
 		}
 	})
 
@@ -194,16 +193,14 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 			InitialCluster: initial, ClusterState: "existing",
 		})
 		var out string
-		deadline := time.Now().Add(EtcdReadyTimeout)
-		for {
-			out, err = etcd0.Ctl("endpoint", "health", "--cluster")
-			if err == nil && strings.Count(out, "is healthy") == 2 {
-				break
+		err = waitFor(etcd1.Process, EtcdReadyTimeout, time.Second, func() (err error) {
+			if out, err = etcd0.Ctl("endpoint", "health", "--cluster"); err == nil && strings.Count(out, "is healthy") != 2 {
+				err = errors.New("not both members healthy")
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("endpoint health --cluster: %v\n%s", err, out)
-			}
-			time.Sleep(time.Second)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("endpoint health --cluster: %v\n%s", err, out)
 		}
 		t.Logf("etcd cluster:\n%s", strings.TrimSpace(out))
 		if !strings.Contains(out, etcd1.ClientURL) {
@@ -238,15 +235,6 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 			t.Errorf("cp-1's kubelet.conf is %q", user)
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // whoami asks the server who a kubeconfig is (kubectl auth whoami).

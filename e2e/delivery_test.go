@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"errors"
 	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,32 +96,11 @@ func TestDeliveredKubeconfigAndRBAC(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(topo, "e2e-viewer.yaml"), []byte(deliveryViewer), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitca, err := BuildGitca(root, dir)
+	exp, err := RenderAndExport(root, topo, dir, "cp-0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(dir, "age.key")
-	out, err := gitcaRun(root, gitca, nil, "keygen", "--out", keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recipient := ""
-	for _, f := range strings.Fields(out) {
-		if strings.HasPrefix(f, "age1") {
-			recipient = f
-		}
-	}
-	if recipient == "" {
-		t.Fatalf("gitca keygen printed no recipient: %q", out)
-	}
-	state := filepath.Join(dir, "state")
-	if _, err := gitcaRun(root, gitca, []string{"SOPS_AGE_RECIPIENTS=" + recipient}, "render", "--topology", topo, "--state", state); err != nil {
-		t.Fatal(err)
-	}
-	cp0 := filepath.Join(dir, "cp-0")
-	if _, err := gitcaRun(root, gitca, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "export", "kubeadm", "--state", state, "--node", "cp-0", "--out", cp0); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, state, cp0 := exp.AgeKeyFile, exp.StateDir, exp.Nodes["cp-0"]
 	sopsEnv := []string{"SOPS_AGE_KEY_FILE=" + keyFile, "SOPS_DISABLE_VERSION_CHECK=1"}
 
 	etcd := StartEtcd(t, bins, EtcdConfig{Name: "cp-0", PKIDir: filepath.Join(cp0, "pki"), IP: NodeIP["cp-0"]})
@@ -185,7 +166,7 @@ func TestDeliveredKubeconfigAndRBAC(t *testing.T) {
 			t.Errorf("user %q, want e2e-viewer", user)
 		}
 		for _, g := range []string{"e2e-readers", "kubeconfig:e2e-viewer"} {
-			if !contains(groups, g) {
+			if !slices.Contains(groups, g) {
 				t.Errorf("groups %v: want %s", groups, g)
 			}
 		}
@@ -207,12 +188,14 @@ func TestDeliveredKubeconfigAndRBAC(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The RBAC authorizer sees new bindings through an informer.
-		deadline := time.Now().Add(15 * time.Second)
-		for !canI(t, api, viewer, "list", "pods", "-n", "default") {
-			if time.Now().After(deadline) {
-				t.Fatal("the viewer cannot list pods after its binding was applied")
+		err := waitFor(api.Process, 15*time.Second, 500*time.Millisecond, func() error {
+			if !canI(t, api, viewer, "list", "pods", "-n", "default") {
+				return errors.New("cannot list pods")
 			}
-			time.Sleep(500 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("the viewer after its binding was applied: %v", err)
 		}
 		for _, c := range []struct {
 			args []string

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -120,10 +119,10 @@ func gitcaRun(root, gitca string, env []string, args ...string) (string, error) 
 }
 
 // RenderAndExport does what an operator does: builds gitca, makes an age
-// identity (gitca keygen), renders the example topology into a fresh state
-// (gitca render, sealed to that identity) and exports the kubeadm layout of
-// each node (gitca export kubeadm) into dir/<node>.
-func RenderAndExport(root, dir string, nodes ...string) (*KubeadmExport, error) {
+// identity (gitca keygen), renders the topology (a path relative to root, or
+// absolute) into a fresh state (gitca render, sealed to that identity) and
+// exports the kubeadm layout of each node (gitca export kubeadm) into dir/<node>.
+func RenderAndExport(root, topology, dir string, nodes ...string) (*KubeadmExport, error) {
 	gitca, err := BuildGitca(root, dir)
 	if err != nil {
 		return nil, err
@@ -139,19 +138,16 @@ func RenderAndExport(root, dir string, nodes ...string) (*KubeadmExport, error) 
 		return nil, err
 	}
 	recipient := ""
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		for _, f := range strings.Fields(sc.Text()) {
-			if strings.HasPrefix(f, "age1") {
-				recipient = f
-			}
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "age1") {
+			recipient = f
 		}
 	}
 	if recipient == "" {
 		return nil, fmt.Errorf("gitca keygen printed no age recipient: %q", out)
 	}
 	if _, err := gitcaRun(root, gitca, []string{"SOPS_AGE_RECIPIENTS=" + recipient},
-		"render", "--topology", ExampleTopology, "--state", e.StateDir); err != nil {
+		"render", "--topology", topology, "--state", e.StateDir); err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {
@@ -196,7 +192,7 @@ func SharedExport(t testing.TB) *KubeadmExport {
 			shared.err = err
 			return
 		}
-		shared.exp, shared.err = RenderAndExport(root, sharedDir, "cp-0", "cp-1")
+		shared.exp, shared.err = RenderAndExport(root, ExampleTopology, sharedDir, "cp-0", "cp-1")
 	})
 	if shared.err != nil {
 		t.Fatalf("render and export with gitca: %v", shared.err)

@@ -4,21 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -337,36 +334,11 @@ func (c kcpClient) whoAmI(t *testing.T, headers map[string]string) (int, string,
 	return code, r.Status.UserInfo.Username, r.Status.UserInfo.Groups
 }
 
+// foreignClientCert is a client certificate from a CA nobody trusts.
 func foreignClientCert(t *testing.T, cn string, groups ...string) *tls.Certificate {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "foreign CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	return clientCertFrom(t, ca, caKey, cn, groups...)
-}
-
-// clientCertFrom signs a client certificate with any CA key.
-func clientCertFrom(t *testing.T, ca *x509.Certificate, caKey crypto.Signer, cn string, groups ...string) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn, Organization: groups}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	key, ca := newCA(t, "foreign CA")
+	return newClientCert(t, ca, key, cn, groups...)
 }
 
 func pemFile(t *testing.T, path string) []byte {
@@ -493,7 +465,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 
 	t.Run("admin kubeconfig through the front-proxy", func(t *testing.T) {
 		code, name, groups := admin.whoAmI(t, nil)
-		if code != http.StatusCreated || name != "e2e-admin" || !contains(groups, "system:kcp:admin") || !contains(groups, "kubeconfig:admin") {
+		if code != http.StatusCreated || name != "e2e-admin" || !slices.Contains(groups, "system:kcp:admin") || !slices.Contains(groups, "kubeconfig:admin") {
 			t.Errorf("whoami: %d %s %v", code, name, groups)
 		}
 		if code, body, err := admin.do(http.MethodGet, "/apis/tenancy.kcp.io/v1alpha1/workspaces", "", nil); err != nil || code != http.StatusOK {
@@ -504,7 +476,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 	t.Run("ordinary user authenticates but is forbidden", func(t *testing.T) {
 		alice := clientFromKubeconfig(t, p.file("alice-kubeconfig", "kubeconfig"))
 		code, name, groups := alice.whoAmI(t, nil)
-		if code != http.StatusCreated || name != "alice" || !contains(groups, "dev") || !contains(groups, "kubeconfig:alice") {
+		if code != http.StatusCreated || name != "alice" || !slices.Contains(groups, "dev") || !slices.Contains(groups, "kubeconfig:alice") {
 			t.Errorf("whoami: %d %s %v", code, name, groups)
 		}
 		code, body, err := alice.do(http.MethodGet, "/api/v1/namespaces", "", nil)
@@ -516,7 +488,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 	t.Run("system:masters is dropped by the front-proxy", func(t *testing.T) {
 		mallory := clientFromKubeconfig(t, p.file("mallory-kubeconfig", "kubeconfig"))
 		code, name, groups := mallory.whoAmI(t, nil)
-		if code != http.StatusCreated || name != "mallory" || contains(groups, "system:masters") {
+		if code != http.StatusCreated || name != "mallory" || slices.Contains(groups, "system:masters") {
 			t.Errorf("through the proxy: %d %s %v, want mallory without system:masters", code, name, groups)
 		}
 		if code, body, err := mallory.do(http.MethodGet, "/api/v1/namespaces", "", nil); err != nil || code != http.StatusForbidden {
@@ -526,7 +498,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		direct := mallory
 		direct.server = shardURL + "/clusters/root"
 		code, _, groups = direct.whoAmI(t, nil)
-		if code != http.StatusCreated || !contains(groups, "system:masters") {
+		if code != http.StatusCreated || !slices.Contains(groups, "system:masters") {
 			t.Errorf("straight at the shard: %d %v, want system:masters", code, groups)
 		}
 	})
@@ -542,7 +514,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		// the request anonymous (and forbidden), never eve with her groups.
 		direct := newKCPClient(t, shardURL+"/clusters/root", pemFile(t, p.file("kcp", "ca.crt")), foreignClientCert(t, "eve", "system:masters"))
 		code, name, groups := direct.whoAmI(t, nil)
-		if code == http.StatusCreated && (name != "system:anonymous" || contains(groups, "system:masters")) {
+		if code == http.StatusCreated && (name != "system:anonymous" || slices.Contains(groups, "system:masters")) {
 			t.Errorf("foreign client at the shard authenticated as %s %v", name, groups)
 		}
 		code, body, err = direct.do(http.MethodGet, "/api/v1/namespaces", "", nil)
@@ -570,9 +542,9 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		// holds the request-header CA alone. Had it carried the chain, this would
 		// be "impostor" in system:masters.
 		parent, parentKey := p.caKey(t, "root-ca")
-		rogue := newKCPClient(t, shardURL+"/clusters/root", pemFile(t, p.file("kcp", "ca.crt")), clientCertFrom(t, parent, parentKey, "kcp-front-proxy"))
+		rogue := newKCPClient(t, shardURL+"/clusters/root", pemFile(t, p.file("kcp", "ca.crt")), newClientCert(t, parent, parentKey, "kcp-front-proxy"))
 		code, name, groups := rogue.whoAmI(t, forged)
-		if code == http.StatusCreated && (name == "impostor" || contains(groups, "system:masters")) {
+		if code == http.StatusCreated && (name == "impostor" || slices.Contains(groups, "system:masters")) {
 			t.Errorf("certificate of the parent CA impersonated %s %v through X-Remote-* headers", name, groups)
 		}
 		// The proxy's own request-header certificate is believed: that is the mechanism.
@@ -598,7 +570,7 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		// strips them: invert it and update the guide.
 		alice := clientFromKubeconfig(t, p.file("alice-kubeconfig", "kubeconfig"))
 		code, name, groups := alice.whoAmI(t, map[string]string{"X-Remote-Group": "system:kcp:admin"})
-		if code != http.StatusCreated || name != "alice" || !contains(groups, "system:kcp:admin") {
+		if code != http.StatusCreated || name != "alice" || !slices.Contains(groups, "system:kcp:admin") {
 			t.Errorf("alice with a forged X-Remote-Group through the proxy: %d %s %v; kcp-front-proxy %s was expected to pass the header on", code, name, groups, KCPVersion)
 		}
 	})

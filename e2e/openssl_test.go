@@ -276,7 +276,7 @@ func checkSANs(t *testing.T, ossl, cert string, want ...string) {
 	text := openssl(t, ossl, "x509", "-in", cert, "-noout", "-text")
 	sans := splitList(extension(text, "X509v3 Subject Alternative Name"))
 	for _, w := range want {
-		if !contains(sans, w) {
+		if !slices.Contains(sans, w) {
 			t.Errorf("%s: SANs %v lack %s", filepath.Base(cert), sans, w)
 		}
 	}
