@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,14 +30,7 @@ var kindTypes = map[string]reflect.Type{
 }
 
 // Kinds lists every document kind, sorted, for error messages and help.
-func Kinds() []string {
-	out := make([]string, 0, len(kindTypes))
-	for k := range kindTypes {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func Kinds() []string { return slices.Sorted(maps.Keys(kindTypes)) }
 
 // decodeFile parses every YAML document in one file and decodes each into its
 // typed object (*Config, *CertificateAuthority, ...). file is the path shown in errors.
@@ -244,7 +238,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		p := joinPath(path, name)
 		f, ok := fields[name]
 		if !ok {
-			d.errorf(kv.key, p, fmt.Sprintf("unknown field %q%s", name, suggest(name, fields)), "allowed: "+strings.Join(sortedKeys(fields), ", "))
+			d.errorf(kv.key, p, fmt.Sprintf("unknown field %q%s", name, suggest(name, fields)), "allowed: "+strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 			continue
 		}
 		d.fields[p] = d.fieldPos(kv)
@@ -365,19 +359,10 @@ func structFields(t reflect.Type) map[string][]int {
 	return out
 }
 
-func sortedKeys(m map[string][]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // suggest names the allowed field a misspelt one most likely meant.
 func suggest(name string, fields map[string][]int) string {
 	best, bestDist := "", 3
-	for _, f := range sortedKeys(fields) {
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
 		if dist := editDistance(strings.ToLower(name), strings.ToLower(f)); dist < bestDist {
 			best, bestDist = f, dist
 		}

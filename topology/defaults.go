@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"path"
 	"time"
 )
@@ -37,33 +38,33 @@ func (t *Topology) Default() {
 
 	for _, ca := range t.CAs {
 		s := &ca.Spec
-		defaultString(&s.Subject.CommonName, ca.Metadata.Name)
-		defaultKeyAlgorithm(&s.KeyAlgorithm, d.KeyAlgorithm)
+		s.Subject.CommonName = cmp.Or(s.Subject.CommonName, ca.Metadata.Name)
+		s.KeyAlgorithm = cmp.Or(s.KeyAlgorithm, d.KeyAlgorithm)
 		fillValidity(&s.ValidityPolicy, d.CA, false)
-		defaultRotation(&s.RotationPolicy, RotateNever)
+		s.RotationPolicy = cmp.Or(s.RotationPolicy, RotateNever)
 		if s.Secret != nil {
 			t.defaultSecretRef(s.Secret, ca.Metadata.Name)
 		}
 	}
 	for _, c := range t.Certificates {
 		s := &c.Spec
-		defaultString(&s.Subject.CommonName, c.Metadata.Name)
-		defaultKeyAlgorithm(&s.KeyAlgorithm, d.KeyAlgorithm)
+		s.Subject.CommonName = cmp.Or(s.Subject.CommonName, c.Metadata.Name)
+		s.KeyAlgorithm = cmp.Or(s.KeyAlgorithm, d.KeyAlgorithm)
 		fillValidity(&s.ValidityPolicy, d.Leaf, leafProportional)
-		defaultRotation(&s.RotationPolicy, RotateAlways)
+		s.RotationPolicy = cmp.Or(s.RotationPolicy, RotateAlways)
 		t.defaultSecretRef(&s.Secret, c.Metadata.Name)
 	}
 	for _, kp := range t.KeyPairs {
-		defaultKeyAlgorithm(&kp.Spec.KeyAlgorithm, d.KeyAlgorithm)
+		kp.Spec.KeyAlgorithm = cmp.Or(kp.Spec.KeyAlgorithm, d.KeyAlgorithm)
 		t.defaultSecretRef(&kp.Spec.Secret, kp.Metadata.Name)
 	}
 	for _, k := range t.Kubeconfigs {
 		s := &k.Spec
-		defaultKeyAlgorithm(&s.KeyAlgorithm, d.KeyAlgorithm)
+		s.KeyAlgorithm = cmp.Or(s.KeyAlgorithm, d.KeyAlgorithm)
 		fillValidity(&s.ValidityPolicy, d.Leaf, leafProportional)
-		defaultRotation(&s.RotationPolicy, RotateAlways)
+		s.RotationPolicy = cmp.Or(s.RotationPolicy, RotateAlways)
 		t.defaultSecretRef(&s.Secret, k.Metadata.Name)
-		defaultString(&s.Target.Name, k.Metadata.Name)
+		s.Target.Name = cmp.Or(s.Target.Name, k.Metadata.Name)
 		if len(s.Contexts) == 0 {
 			s.Contexts = []ContextSpec{{Name: k.Metadata.Name}}
 		}
@@ -103,33 +104,13 @@ func fillValidity(p *ValidityPolicy, def ValidityPolicy, proportional bool) {
 }
 
 func defaultCluster(c *Cluster) {
-	if c.Flavour == "" {
-		c.Flavour = DefaultFlavour
-	}
-	defaultString(&c.Namespace, DefaultNamespace)
+	c.Flavour = cmp.Or(c.Flavour, DefaultFlavour)
+	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
 	// path.Join, not filepath: this is a path inside the state repo, always slash-separated.
-	defaultString(&c.Path, path.Join("clusters", c.Name))
+	c.Path = cmp.Or(c.Path, path.Join("clusters", c.Name))
 }
 
 func (t *Topology) defaultSecretRef(r *SecretRef, name string) {
-	defaultString(&r.Namespace, t.Cluster(r.Cluster).Namespace)
-	defaultString(&r.Name, name)
-}
-
-func defaultString(s *string, def string) {
-	if *s == "" {
-		*s = def
-	}
-}
-
-func defaultKeyAlgorithm(a *KeyAlgorithm, def KeyAlgorithm) {
-	if *a == "" {
-		*a = def
-	}
-}
-
-func defaultRotation(r *RotationPolicy, def RotationPolicy) {
-	if *r == "" {
-		*r = def
-	}
+	r.Namespace = cmp.Or(r.Namespace, t.Cluster(r.Cluster).Namespace)
+	r.Name = cmp.Or(r.Name, name)
 }

@@ -203,8 +203,8 @@ func (t *Topology) expandPresets() ErrorList {
 			if o.Preset == "" {
 				o.Preset = p.Metadata.Name
 			}
-			defaultString(apiVersion, APIVersion)
-			defaultString(k, kind)
+			*apiVersion = cmp.Or(*apiVersion, APIVersion)
+			*k = cmp.Or(*k, kind)
 		}
 		for _, o := range x.CAs {
 			origin(&o.Origin, KindCertificateAuthority, &o.APIVersion, &o.Kind)

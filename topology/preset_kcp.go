@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -186,7 +187,7 @@ func newKCPEnv(p *Preset) *kcpEnv {
 		return e
 	}
 	cluster, namespace := k.Cluster, k.Namespace
-	defaultString(&namespace, DefaultKCPNamespace)
+	namespace = cmp.Or(namespace, DefaultKCPNamespace)
 	switch {
 	case cluster == "" && p.Metadata.Name == "":
 		e.add(f+".cluster", "cluster is required when the Preset has no name", allowedName)
@@ -203,7 +204,7 @@ func newKCPEnv(p *Preset) *kcpEnv {
 	}
 
 	e.keyAlgorithm = k.KeyAlgorithm
-	defaultKeyAlgorithm(&e.keyAlgorithm, DefaultKeyAlgorithm)
+	e.keyAlgorithm = cmp.Or(e.keyAlgorithm, DefaultKeyAlgorithm)
 	e.checkKeyAlgorithm(f+".keyAlgorithm", k.KeyAlgorithm)
 	e.caPolicy = e.policy(f+".ca.", k.CA, ValidityPolicy{Validity: NewDuration(DefaultKCPCAValidity), RenewBefore: NewDuration(DefaultKCPCARenewBefore)})
 	e.leafPolicy = e.policy(f+".leaf.", k.Leaf, ValidityPolicy{Validity: NewDuration(DefaultKCPLeafValidity), RenewBefore: NewDuration(DefaultKCPLeafRenewBefore)})
@@ -226,7 +227,7 @@ func newKCPEnv(p *Preset) *kcpEnv {
 		if e.components[r.Name] == ce {
 			e.components[r.Name] = &re.kcpComponentEnv
 		}
-		defaultString(&re.clusterDomain, DefaultKCPClusterDomain)
+		re.clusterDomain = cmp.Or(re.clusterDomain, DefaultKCPClusterDomain)
 		if !isDNSName(re.clusterDomain) || strings.HasPrefix(re.clusterDomain, "*") {
 			e.add(rf+".clusterDomain", fmt.Sprintf("invalid clusterDomain %q", re.clusterDomain), "a DNS domain such as cluster.local")
 		}
@@ -275,8 +276,8 @@ func newKCPEnv(p *Preset) *kcpEnv {
 // parts of Secret and object names and are what kubeconfig targets refer to.
 func (e *kcpEnv) component(kind string, c *KCPComponent, fp *KCPFrontProxy, field, cluster, namespace string) *kcpComponentEnv {
 	ce := &kcpComponentEnv{kind: kind, c: c, fp: fp, field: field, cluster: c.Cluster, namespace: c.Namespace, port: c.Port}
-	defaultString(&ce.cluster, cluster)
-	defaultString(&ce.namespace, namespace)
+	ce.cluster = cmp.Or(ce.cluster, cluster)
+	ce.namespace = cmp.Or(ce.namespace, namespace)
 	if ce.port == 0 {
 		ce.port = DefaultKCPPort
 	}
@@ -374,16 +375,9 @@ func (e *kcpEnv) policy(prefix string, p, def ValidityPolicy) ValidityPolicy {
 		e.add(prefix+"renewBefore", fmt.Sprintf("renewBefore must be positive, got %s", out.RenewBefore), allowedKCPDuration)
 		out.RenewBefore = nil
 	}
-	if out.Validity == nil {
-		out.Validity = NewDuration(def.Validity.Duration)
-	}
-	if out.RenewBefore == nil {
-		rb := def.RenewBefore.Duration
-		if rb >= out.Validity.Duration {
-			rb = out.Validity.Duration / 3
-		}
-		out.RenewBefore = NewDuration(rb)
-	} else if out.RenewBefore.Duration >= out.Validity.Duration {
+	ownRenewBefore := out.RenewBefore != nil
+	fillValidity(&out, def, false)
+	if ownRenewBefore && out.RenewBefore.Duration >= out.Validity.Duration {
 		e.add(prefix+"renewBefore", fmt.Sprintf("renewBefore %s must be shorter than validity %s", out.RenewBefore, out.Validity), "less than the validity")
 	}
 	return out
@@ -691,7 +685,7 @@ func (e *kcpEnv) kubeconfig(x *Expansion, i int) {
 		}
 	}
 	alg := k.KeyAlgorithm
-	defaultKeyAlgorithm(&alg, e.keyAlgorithm)
+	alg = cmp.Or(alg, e.keyAlgorithm)
 	e.checkKeyAlgorithm(f+".keyAlgorithm", k.KeyAlgorithm)
 	var authz *Authorization
 	if k.Authorization != nil {

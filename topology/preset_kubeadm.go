@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -165,9 +166,9 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 		cluster: k.ClusterName, namespace: k.Namespace, dnsDomain: k.DNSDomain, endpoint: k.ControlPlaneEndpoint,
 		caValidity: DefaultKubeadmCAValidity, certValidity: DefaultKubeadmCertValidity, keyAlgorithm: k.KeyAlgorithm,
 	}
-	defaultString(&e.namespace, DefaultKubeadmNamespace)
-	defaultString(&e.dnsDomain, DefaultKubeadmDNSDomain)
-	defaultKeyAlgorithm(&e.keyAlgorithm, DefaultKeyAlgorithm)
+	e.namespace = cmp.Or(e.namespace, DefaultKubeadmNamespace)
+	e.dnsDomain = cmp.Or(e.dnsDomain, DefaultKubeadmDNSDomain)
+	e.keyAlgorithm = cmp.Or(e.keyAlgorithm, DefaultKeyAlgorithm)
 
 	switch {
 	case e.cluster == "" && p.Metadata.Name == "":
@@ -198,7 +199,7 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 	}
 
 	cidrs := k.ServiceCIDR
-	defaultString(&cidrs, DefaultKubeadmServiceCIDR)
+	cidrs = cmp.Or(cidrs, DefaultKubeadmServiceCIDR)
 	if ip, err := firstServiceIP(cidrs); err != nil {
 		add(f+".serviceCIDR", fmt.Sprintf("invalid serviceCIDR %q: %v", cidrs, err),
 			"a CIDR such as 10.96.0.0/12, or an IPv4 and an IPv6 CIDR separated by a comma for dual-stack")

@@ -1,6 +1,9 @@
 package topology
 
-import "sort"
+import (
+	"maps"
+	"slices"
+)
 
 // Expansion is what one Preset turns into. Every object's Origin points at the
 // Preset document (Origin.Preset set), so a problem in a generated object is
@@ -28,11 +31,4 @@ func registerPreset(typ string, f presetExpander) {
 }
 
 // PresetTypes lists the registered preset types, sorted, for error messages and help.
-func PresetTypes() []string {
-	out := make([]string, 0, len(presetExpanders))
-	for k := range presetExpanders {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func PresetTypes() []string { return slices.Sorted(maps.Keys(presetExpanders)) }

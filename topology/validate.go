@@ -176,8 +176,8 @@ func (v *validator) presets() {
 		// Each typed section belongs to the preset type of the same name; one
 		// set for another type would be silently ignored.
 		spec := reflect.ValueOf(p.Spec)
-		for _, name := range sortedKeys(structFields(spec.Type())) {
-			f := spec.FieldByIndex(structFields(spec.Type())[name])
+		for name, index := range structFields(spec.Type()) { // errors are sorted when reported
+			f := spec.FieldByIndex(index)
 			if name != "type" && name != p.Spec.Type && f.Kind() == reflect.Pointer && !f.IsNil() {
 				v.add(o, "spec."+name, fmt.Sprintf("spec.%s does not apply to a preset of type %q", name, p.Spec.Type), "set type: "+name+", or remove this section")
 			}
