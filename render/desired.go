@@ -103,9 +103,6 @@ type Delivery struct {
 	Path      string
 }
 
-// Signs reports whether the object issues certificates.
-func (d *Desired) Signs() bool { return d.Kind == KindCA }
-
 // Recipients decides who can open each file. Reconciler recipients open
 // everything; a cluster's own recipients open only its overlay (least knowledge).
 type Recipients struct {

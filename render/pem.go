@@ -13,7 +13,6 @@ import (
 // PEM block types gitca writes or reads.
 const (
 	pemCertificate  = "CERTIFICATE"
-	pemCSR          = "CERTIFICATE REQUEST"
 	pemPrivateKey   = "PRIVATE KEY"           // PKCS#8
 	pemECPrivateKey = "EC PRIVATE KEY"        // SEC1, as `openssl ecparam -genkey` writes
 	pemRSAKey       = "RSA PRIVATE KEY"       // PKCS#1, as `openssl genrsa -traditional` writes
@@ -113,18 +112,5 @@ func EncodePublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 // -fingerprint -sha256` shows it (lower case, without colons).
 func Fingerprint(cert *x509.Certificate) string {
 	sum := sha256.Sum256(cert.Raw)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// SPKIFingerprint is "sha256:<hex>" of the DER SubjectPublicKeyInfo of pub. It
-// identifies a key independently of the certificates issued for it, so bundles
-// can de-duplicate re-issued CAs and the planner can tell a re-key from a renewal.
-// It returns "" for a key type that has no PKIX encoding.
-func SPKIFingerprint(pub crypto.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }

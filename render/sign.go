@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -221,74 +220,4 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	sum := sha1.Sum(spki.PublicKey.Bytes) // #nosec G401 -- identifier, not a security hash
 	return sum[:], nil
-}
-
-// CreateCSR makes a PEM "CERTIFICATE REQUEST" for key carrying spec's subject and
-// SANs, for an offline CA to sign. Usages and validity stay with the signer.
-func CreateCSR(spec CertSpec, key crypto.Signer) ([]byte, error) {
-	if key == nil {
-		return nil, errors.New("no private key to sign the request with")
-	}
-	tmpl := &x509.CertificateRequest{
-		Subject:     pkixName(spec.Subject),
-		DNSNames:    spec.DNSNames,
-		IPAddresses: spec.IPAddresses,
-		URIs:        spec.URIs,
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		return nil, fmt.Errorf("creating request for %q: %w", spec.Subject.CommonName, err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: pemCSR, Bytes: der}), nil
-}
-
-// SignCSR issues a certificate for the key in a PEM certificate request, after
-// checking the request's signature (proof that the requester holds the key).
-// Only the key is taken from the request: subject, SANs, usages and validity come
-// from spec, because the topology, not the requester, decides what is certified.
-func SignCSR(csrPEM []byte, spec CertSpec, issuer *x509.Certificate, issuerKey crypto.Signer, r io.Reader) (*x509.Certificate, error) {
-	if issuer == nil {
-		return nil, errors.New("signing a request needs an issuer certificate")
-	}
-	var block *pem.Block
-	for rest := csrPEM; ; {
-		block, rest = pem.Decode(rest)
-		if block == nil || block.Type == pemCSR || block.Type == "NEW "+pemCSR {
-			break
-		}
-	}
-	if block == nil {
-		return nil, errors.New("no CERTIFICATE REQUEST PEM block found")
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parsing certificate request: %w", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("certificate request %q: %w", csr.Subject.CommonName, err)
-	}
-	return SignCertificate(spec, csr.PublicKey, issuer, issuerKey, r)
-}
-
-// VerifyChain checks that leaf chains to root through intermediates at time now,
-// accepting any extended key usage (CAs and client-only leafs verify alike).
-func VerifyChain(leaf *x509.Certificate, intermediates []*x509.Certificate, root *x509.Certificate, now time.Time) error {
-	if leaf == nil || root == nil {
-		return errors.New("verifying a chain needs a leaf and a root")
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	inter := x509.NewCertPool()
-	for _, c := range intermediates {
-		if c != nil {
-			inter.AddCert(c)
-		}
-	}
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
-	return err
 }

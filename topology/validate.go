@@ -26,11 +26,6 @@ const (
 	allowedFile      = "a relative path to an existing file inside the topology repo"
 )
 
-// Validate checks a defaulted topology and returns an ErrorList naming every
-// problem, sorted by position, or nil. Load calls it; code that builds a
-// Topology by hand should call Default first.
-func (t *Topology) Validate() error { return t.validate().Err() }
-
 func (t *Topology) validate() ErrorList {
 	v := &validator{t: t}
 	v.config()
