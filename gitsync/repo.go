@@ -318,21 +318,9 @@ func (r *Repo) Push(ctx context.Context, branch string) error {
 	if branch == "" {
 		branch = r.src.Branch
 	}
-	dst := plumbing.NewBranchReferenceName(branch)
-	if err := dst.Validate(); err != nil {
-		return fmt.Errorf("gitsync: push: invalid branch name %q", branch)
-	}
-	head, ok := r.Head()
-	if !ok {
-		return fmt.Errorf("gitsync: push: branch %s has no commit to push", r.src.Branch)
-	}
-	err := r.repo.PushContext(ctx, &git.PushOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", r.branchRef(), dst))},
-		Auth:       r.auth,
-	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return r.pushError(ctx, branch, err)
+	head, err := r.pushTo(ctx, "push", branch, false)
+	if err != nil {
+		return err
 	}
 	if branch == r.src.Branch {
 		// Record that the remote now has our head, so a later Reset keeps
@@ -343,6 +331,28 @@ func (r *Repo) Push(ctx context.Context, branch string) error {
 		}
 	}
 	return nil
+}
+
+// pushTo sends HEAD to refs/heads/<branch> and returns what it sent; force
+// replaces whatever the branch held. op names the caller in errors.
+func (r *Repo) pushTo(ctx context.Context, op, branch string, force bool) (plumbing.Hash, error) {
+	dst := plumbing.NewBranchReferenceName(branch)
+	if err := dst.Validate(); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitsync: %s: invalid branch name %q", op, branch)
+	}
+	head, ok := r.Head()
+	if !ok {
+		return plumbing.ZeroHash, fmt.Errorf("gitsync: %s: branch %s has no commit to push", op, r.src.Branch)
+	}
+	spec := fmt.Sprintf("%s:%s", r.branchRef(), dst)
+	if force {
+		spec = "+" + spec
+	}
+	err := r.repo.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{config.RefSpec(spec)}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return plumbing.ZeroHash, r.pushError(ctx, branch, err)
+	}
+	return head, nil
 }
 
 func (r *Repo) pushError(ctx context.Context, branch string, err error) error {
