@@ -83,18 +83,6 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
-func BenchmarkReadMetadata(b *testing.B) {
-	rcp, _ := benchRecipients(b)
-	sealed, err := Seal(benchSecret(b), rcp)
-	require.NoError(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ReadMetadata(sealed); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkSeal1000Parallel seals 1,000 leaf Secrets on all cores, as one
 // full render does; the issue target is well under 1.2 s for the whole render.
 func BenchmarkSeal1000Parallel(b *testing.B) {
