@@ -119,23 +119,18 @@ func isExecutable(p string) error {
 // report, not a reason to skip.
 var errBadEnv = errors.New("bad binary override")
 
-// FindBinaries locates etcd, etcdctl, kube-apiserver and kubectl:
-// $ETCD, $ETCDCTL, $GITCA_KUBE_APISERVER, $KUBECTL; else the cache dir
-// (kube-apiserver-v1.37.2, kubectl-v1.37.2); else PATH.
-func FindBinaries() (Binaries, error) {
-	var b Binaries
+// A binSpec says where one binary comes from: $env, else the cache dir
+// (cached), else PATH (names).
+type binSpec struct {
+	dst         *string
+	env, cached string
+	names       []string
+}
+
+// findBinaries fills every spec's dst, or names what is missing.
+func findBinaries(specs []binSpec) error {
 	var errs []error
-	for _, x := range []struct {
-		dst    *string
-		env    string
-		cached string
-		names  []string
-	}{
-		{&b.KubeAPIServer, "GITCA_KUBE_APISERVER", "kube-apiserver-" + KubeVersion, []string{"kube-apiserver"}},
-		{&b.Kubectl, "KUBECTL", "kubectl-" + KubeVersion, []string{"kubectl"}},
-		{&b.Etcd, "ETCD", "", []string{"etcd"}},
-		{&b.Etcdctl, "ETCDCTL", "", []string{"etcdctl"}},
-	} {
+	for _, x := range specs {
 		p, err := lookBinary(x.env, x.cached, x.names...)
 		if err != nil {
 			if os.Getenv(x.env) != "" {
@@ -146,22 +141,48 @@ func FindBinaries() (Binaries, error) {
 		}
 		*x.dst = p
 	}
-	return b, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
-// RequireBinaries returns the binaries or skips the test with SkipHint; a
-// binary override ($ETCD, ...) that points nowhere fails the test instead, and
-// so does any missing binary under GITCA_E2E_STRICT=1 (.ci/run sets it, so
-// that CI cannot pass by skipping).
-func RequireBinaries(t testing.TB) Binaries {
+// requireBinaries finds the binaries or skips the test with hint; a binary
+// override ($ETCD, ...) that points nowhere fails the test instead, and so
+// does any missing binary under GITCA_E2E_STRICT=1 (.ci/run sets it, so that
+// CI cannot pass by skipping).
+func requireBinaries(t testing.TB, what, hint string, specs []binSpec) {
 	t.Helper()
-	b, err := FindBinaries()
+	err := findBinaries(specs)
 	if errors.Is(err, errBadEnv) || (err != nil && os.Getenv("GITCA_E2E_STRICT") == "1") {
-		t.Fatalf("control-plane binaries: %v\n%s", err, SkipHint)
+		t.Fatalf("%s: %v\n%s", what, err, hint)
 	}
 	if err != nil {
-		t.Skipf("%v\n%s", err, SkipHint)
+		t.Skipf("%v\n%s", err, hint)
 	}
+}
+
+func (b *Binaries) specs() []binSpec {
+	return []binSpec{
+		{&b.KubeAPIServer, "GITCA_KUBE_APISERVER", "kube-apiserver-" + KubeVersion, []string{"kube-apiserver"}},
+		{&b.Kubectl, "KUBECTL", "kubectl-" + KubeVersion, []string{"kubectl"}},
+		{&b.Etcd, "ETCD", "", []string{"etcd"}},
+		{&b.Etcdctl, "ETCDCTL", "", []string{"etcdctl"}},
+	}
+}
+
+// FindBinaries locates etcd, etcdctl, kube-apiserver and kubectl:
+// $ETCD, $ETCDCTL, $GITCA_KUBE_APISERVER, $KUBECTL; else the cache dir
+// (kube-apiserver-v1.37.2, kubectl-v1.37.2); else PATH.
+func FindBinaries() (Binaries, error) {
+	var b Binaries
+	err := findBinaries(b.specs())
+	return b, err
+}
+
+// RequireBinaries returns the control-plane binaries or skips the test with
+// SkipHint (see requireBinaries).
+func RequireBinaries(t testing.TB) Binaries {
+	t.Helper()
+	var b Binaries
+	requireBinaries(t, "control-plane binaries", SkipHint, b.specs())
 	return b
 }
 

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,32 +45,12 @@ type KCPBinaries struct {
 func requireKCPBinaries(t *testing.T) KCPBinaries {
 	t.Helper()
 	var b KCPBinaries
-	var errs []error
-	for _, x := range []struct {
-		dst             *string
-		env, cached, nm string
-	}{
-		{&b.KCP, "GITCA_KCP", "kcp-" + KCPVersion, "kcp"},
-		{&b.FrontProxy, "GITCA_KCP_FRONT_PROXY", "kcp-front-proxy-" + KCPVersion, "kcp-front-proxy"},
-		{&b.Etcd, "ETCD", "", "etcd"},
-		{&b.Etcdctl, "ETCDCTL", "", "etcdctl"},
-	} {
-		p, err := lookBinary(x.env, x.cached, x.nm)
-		if err != nil && os.Getenv(x.env) != "" {
-			t.Fatalf("kcp binaries: %v", err)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-		*x.dst = p
-	}
-	if err := errors.Join(errs...); err != nil {
-		// Under GITCA_E2E_STRICT=1 (CI) a missing binary fails, as for the control plane.
-		if os.Getenv("GITCA_E2E_STRICT") == "1" {
-			t.Fatalf("%v\nrun hack/build-kcp.sh (builds kcp and kcp-front-proxy %s, ~20 min)", err, KCPVersion)
-		}
-		t.Skipf("%v\nrun hack/build-kcp.sh (builds kcp and kcp-front-proxy %s, ~20 min)", err, KCPVersion)
-	}
+	requireBinaries(t, "kcp binaries", fmt.Sprintf("run hack/build-kcp.sh (builds kcp and kcp-front-proxy %s, ~20 min)", KCPVersion), []binSpec{
+		{&b.KCP, "GITCA_KCP", "kcp-" + KCPVersion, []string{"kcp"}},
+		{&b.FrontProxy, "GITCA_KCP_FRONT_PROXY", "kcp-front-proxy-" + KCPVersion, []string{"kcp-front-proxy"}},
+		{&b.Etcd, "ETCD", "", []string{"etcd"}},
+		{&b.Etcdctl, "ETCDCTL", "", []string{"etcdctl"}},
+	})
 	return b
 }
 
