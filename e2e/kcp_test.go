@@ -24,6 +24,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/topology"
@@ -154,7 +156,7 @@ func renderKCPPKI(t *testing.T, kcpPort, proxyPort int) kcpPKI {
 	if err := os.WriteFile(filepath.Join(topo, "kcp.yaml"), []byte(kcpTopology(kcpPort, proxyPort)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id, rcp, err := secrets.GenerateAgeKey()
+	id, rcp, err := secrets.GenerateAgeKey(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,15 +168,15 @@ func renderKCPPKI(t *testing.T, kcpPort, proxyPort int) kcpPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := secrets.ReadState(state)
+	st, err := plan.ReadState(state)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(context.Background(), top, st, render.Options{Now: time.Now(), Recipients: render.ResolveRecipients(top, []string{rcp})}, &ids, rand.Reader)
+	res, err := render.Render(context.Background(), top, st, render.Options{Options: plan.Options{Now: time.Now(), Recipients: plan.ResolveRecipients(top, []string{rcp})}}, &ids, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := render.Write(state, res.Tree); err != nil {
+	if err := emit.Write(state, res.Tree); err != nil {
 		t.Fatal(err)
 	}
 	// Unseal the overlay the way Flux would, into one directory per Secret.

@@ -13,7 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -67,7 +68,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 func (e *benchEnv) load(b *testing.B) (*topology.Topology, Options) {
 	t, err := topology.Load(e.topo)
 	require.NoError(b, err)
-	return t, Options{Recipients: ResolveRecipients(t, []string{e.recipient})}
+	return t, Options{Options: plan.Options{Recipients: plan.ResolveRecipients(t, []string{e.recipient})}}
 }
 
 func copyState(b *testing.B, src string) string {
@@ -127,16 +128,16 @@ func benchFullRender(b *testing.B, n int, check bool) {
 	e := newEnv(b, src)
 	t, opt := (&benchEnv{env: e}).load(b)
 	opt.Now = t0
-	opt.skipOverlayCheck = !check
+	opt.SkipOverlayCheck = !check
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dir := filepath.Join(scratchDir(b), "state")
-		st, err := secrets.ReadState(dir)
+		st, err := plan.ReadState(dir)
 		require.NoError(b, err)
 		res, err := Render(context.Background(), t, st, opt, &e.ids, rand.Reader)
 		require.NoError(b, err)
-		require.NoError(b, Write(dir, res.Tree))
+		require.NoError(b, emit.Write(dir, res.Tree))
 	}
 	perCert(b, n)
 }
@@ -152,9 +153,9 @@ func BenchmarkNoopPlan(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				t, opt := e.load(b)
 				opt.Now = t0.Add(time.Hour)
-				st, err := secrets.ReadState(e.state)
+				st, err := plan.ReadState(e.state)
 				require.NoError(b, err)
-				p, err := NewPlan(t, st, opt)
+				p, err := plan.Make(t, st, opt.Options)
 				require.NoError(b, err)
 				if p.Changes() {
 					b.Fatalf("no-op plan has changes: %s", p.Summary())
@@ -179,14 +180,14 @@ func BenchmarkRenewOnePercent(b *testing.B) {
 				b.StartTimer()
 				t, opt := e.load(b)
 				opt.Now = t0.Add(500 * time.Hour)
-				st, err := secrets.ReadState(dir)
+				st, err := plan.ReadState(dir)
 				require.NoError(b, err)
 				res, err := Render(context.Background(), t, st, opt, &e.ids, rand.Reader)
 				require.NoError(b, err)
-				if got := res.Plan.Counts()[ActionRekey]; got != n/100 {
+				if got := res.Plan.Counts()[plan.ActionRekey]; got != n/100 {
 					b.Fatalf("renewed %d, want %d", got, n/100)
 				}
-				require.NoError(b, Write(dir, res.Tree))
+				require.NoError(b, emit.Write(dir, res.Tree))
 			}
 			perCert(b, n)
 		})
@@ -201,7 +202,7 @@ func BenchmarkRenderKubeadm(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		st, err := secrets.ReadState(filepath.Join(b.TempDir(), "state"))
+		st, err := plan.ReadState(filepath.Join(b.TempDir(), "state"))
 		require.NoError(b, err)
 		_, err = Render(context.Background(), t, st, opt, &e.ids, rand.Reader)
 		require.NoError(b, err)

@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitca-dev/gitca/plan"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
@@ -33,9 +35,9 @@ func updateGolden() bool { return *update || os.Getenv("UPDATE_GOLDEN") != "" }
 // (no keys, certificates or ciphertext) and so can be pinned byte for byte.
 func goldenFile(p string) bool {
 	switch {
-	case p == ".sops.yaml", strings.HasSuffix(p, "/kustomization.yaml"), strings.HasSuffix(p, "/"+ksopsGeneratorFile):
+	case p == ".sops.yaml", strings.HasSuffix(p, "/kustomization.yaml"), strings.HasSuffix(p, "/"+"ksops-generator.yaml"):
 		return true
-	case strings.HasPrefix(p, FluxDir+"/"), strings.HasPrefix(p, ArgoDir+"/"), strings.Contains(p, "/rbac/"):
+	case strings.HasPrefix(p, "flux/"), strings.HasPrefix(p, "argocd/"), strings.Contains(p, "/rbac/"):
 		return true
 	}
 	return false
@@ -117,8 +119,8 @@ func TestDeliveryLayout(t *testing.T) {
 	// and RBAC as resources, an Argo CD Application.
 	edge := readYAML(t, filepath.Join(e.state, "clusters/edge/kustomization.yaml"))
 	assert.Equal(t, []any{"certs/secret-api-trust.yaml", "rbac/clusterrolebinding-gitca-kubeconfig-edge-deployer-edit.yaml"}, edge["resources"])
-	assert.Equal(t, []any{ksopsGeneratorFile}, edge["generators"])
-	gen := readYAML(t, filepath.Join(e.state, "clusters/edge", ksopsGeneratorFile))
+	assert.Equal(t, []any{"ksops-generator.yaml"}, edge["generators"])
+	gen := readYAML(t, filepath.Join(e.state, "clusters/edge", "ksops-generator.yaml"))
 	assert.Equal(t, "viaduct.ai/v1", gen["apiVersion"])
 	assert.Equal(t, "ksops", gen["kind"])
 	assert.Equal(t, []any{"./certs/secret-edge-deployer.yaml", "./certs/secret-gateway.yaml"}, gen["files"])
@@ -135,7 +137,7 @@ func TestDeliveryLayout(t *testing.T) {
 	// kubeconfig Secret for the workspace, and fails closed until one exists.
 	wsk := readYAML(t, filepath.Join(e.state, "flux/root-org-team/gitca-kustomization.yaml"))
 	assert.Equal(t, map[string]any{"secretRef": map[string]any{"name": "gitca-root-org-team-kubeconfig"}}, wsk["spec"].(map[string]any)["kubeConfig"])
-	assert.Equal(t, "root:org:team", wsk["metadata"].(map[string]any)["annotations"].(map[string]any)[AnnotationKCPWorkspace])
+	assert.Equal(t, "root:org:team", wsk["metadata"].(map[string]any)["annotations"].(map[string]any)[plan.AnnotationKCPWorkspace])
 
 	// The RBAC binds the kubeconfig's group, not its user.
 	crb := readYAML(t, filepath.Join(e.state, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml"))
@@ -143,7 +145,7 @@ func TestDeliveryLayout(t *testing.T) {
 	assert.Equal(t, map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}, crb["roleRef"])
 
 	// No private key in plain text anywhere, not in the generator nor the GitOps objects.
-	findings, err := secrets.ScanPlaintextKeys(e.state)
+	findings, err := state.ScanPlaintextKeys(e.state)
 	require.NoError(t, err)
 	assert.Empty(t, findings)
 }
@@ -181,7 +183,7 @@ func TestDeliveryDeletingKubeconfigRemovesItsBindingsInOneRun(t *testing.T) {
 	removeDoc(t, e, "pki.yaml", "name: ops\n")
 	removeDoc(t, e, "pki.yaml", "name: team-admin\n")
 	res := e.run(t0.Add(time.Hour), nil)
-	assert.Equal(t, map[string]ActionKind{"Kubeconfig/ops": ActionDelete, "Kubeconfig/team-admin": ActionDelete}, nonKeep(res.Plan))
+	assert.Equal(t, map[string]plan.ActionKind{"Kubeconfig/ops": plan.ActionDelete, "Kubeconfig/team-admin": plan.ActionDelete}, nonKeep(res.Plan))
 	for _, p := range []string{
 		"clusters/prod/pki/secret-ops.yaml",
 		"clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml",
@@ -217,7 +219,7 @@ func TestDeliveryFlavourSwitch(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"argocd/edge/gitca-application.yaml",
-		"clusters/edge/" + ksopsGeneratorFile,
+		"clusters/edge/" + "ksops-generator.yaml",
 		"clusters/edge/kustomization.yaml",
 		"flux/edge/gitca-kustomization.yaml",
 	}, delivered)
@@ -274,10 +276,10 @@ func TestDeliveryContentHash(t *testing.T) {
 	}
 	const cm = "clusters/prod/pki/configmap-api-trust.yaml"
 	first := ann(cm)
-	require.Regexp(t, `^sha256:[0-9a-f]{64}$`, first[AnnotationContentHash])
-	require.Regexp(t, `^sha256:[0-9a-f]{64}$`, first[secrets.AnnotationSpecHash])
+	require.Regexp(t, `^sha256:[0-9a-f]{64}$`, first[plan.AnnotationContentHash])
+	require.Regexp(t, `^sha256:[0-9a-f]{64}$`, first[state.AnnotationSpecHash])
 	// The Secret copy in the KSOPS cluster carries the same certificates, so the same digest.
-	assert.Equal(t, first[AnnotationContentHash], ann("clusters/edge/certs/secret-api-trust.yaml")[AnnotationContentHash])
+	assert.Equal(t, first[plan.AnnotationContentHash], ann("clusters/edge/certs/secret-api-trust.yaml")[plan.AnnotationContentHash])
 
 	// Leaf renewals do not touch the bundle: its hash stays.
 	e.run(t0.Add(25*24*time.Hour), &e.ids)
@@ -288,14 +290,14 @@ func TestDeliveryContentHash(t *testing.T) {
 		"  issuer: root\n  pathLen: 0\n  keyAlgorithm: ECDSA-P384\n  validity: 43800h\n---\napiVersion: gitca.dev/v1alpha1\nkind: CertificateAuthority\nmetadata:\n  name: edge-ca")
 	e.run(t0.Add(26*24*time.Hour), &e.ids)
 	after := ann(cm)
-	assert.NotEqual(t, first[AnnotationContentHash], after[AnnotationContentHash])
-	assert.Equal(t, first[secrets.AnnotationSpecHash], after[secrets.AnnotationSpecHash])
+	assert.NotEqual(t, first[plan.AnnotationContentHash], after[plan.AnnotationContentHash])
+	assert.Equal(t, first[state.AnnotationSpecHash], after[state.AnnotationSpecHash])
 }
 
 func TestContentHashSeparatesParts(t *testing.T) {
-	assert.Equal(t, ContentHash([]byte("a"), []byte("b")), ContentHash([]byte("a"), []byte("b")))
-	assert.NotEqual(t, ContentHash([]byte("ab"), []byte("")), ContentHash([]byte("a"), []byte("b")))
-	assert.NotEqual(t, ContentHash([]byte("a")), ContentHash([]byte("a"), nil))
+	assert.Equal(t, plan.ContentHash([]byte("a"), []byte("b")), plan.ContentHash([]byte("a"), []byte("b")))
+	assert.NotEqual(t, plan.ContentHash([]byte("ab"), []byte("")), plan.ContentHash([]byte("a"), []byte("b")))
+	assert.NotEqual(t, plan.ContentHash([]byte("a")), plan.ContentHash([]byte("a"), nil))
 }
 
 // --- the real kustomize, sops and kubectl CLIs on the rendered tree ---
@@ -359,7 +361,7 @@ func overlayDirsOn(t *testing.T, state string) map[string]string {
 	for _, m := range matches {
 		dir := filepath.Dir(m)
 		flavour := "flux"
-		if fileExists(filepath.Join(dir, ksopsGeneratorFile)) {
+		if fileExists(filepath.Join(dir, "ksops-generator.yaml")) {
 			flavour = "ksops"
 		}
 		out[dir] = flavour
@@ -428,7 +430,7 @@ func TestOverlaysBuildWithKustomizeCLI(t *testing.T) {
 					for _, d := range docs(t, out) {
 						meta, _ := d["metadata"].(map[string]any)
 						ann, _ := meta["annotations"].(map[string]any)
-						if d["kind"] != "Secret" || ann[secrets.AnnotationRole] == nil {
+						if d["kind"] != "Secret" || ann[state.AnnotationRole] == nil {
 							assert.NotContains(t, d, "sops", "%v: only records are sealed", meta["name"])
 							continue
 						}

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/sign"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -22,13 +24,13 @@ import (
 // sealed to the env's recipient, then a leaf signed by the imported CA.
 func importFixture(t *testing.T, e *env, cert *x509.Certificate, key crypto.Signer, withKey bool) {
 	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(e.topo, "ca.crt"), EncodeCertsPEM(cert), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(e.topo, "ca.crt"), sign.EncodeCertsPEM(cert), 0o644))
 	keyLine := ""
 	if withKey {
-		pemKey, err := EncodePrivateKeyPEM(key)
+		pemKey, err := sign.EncodePrivateKeyPEM(key)
 		require.NoError(t, err)
 		plain := fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: imported-ca-key\nstringData:\n  tls.key: |\n%s", indent(string(pemKey)))
-		sealed, err := secrets.Seal([]byte(plain), []string{e.recipient})
+		sealed, err := secrets.Seal([]byte(plain), []string{e.recipient}, t0)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(e.topo, "ca.key.sops.yaml"), sealed, 0o644))
 		keyLine = "\n    key: ca.key.sops.yaml"
@@ -66,12 +68,12 @@ func indent(s string) string {
 
 func newCA(t *testing.T, cn string, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
-	key, err := GenerateKey(topology.ECDSAP256, nil)
+	key, err := sign.GenerateKey(topology.ECDSAP256, nil)
 	require.NoError(t, err)
 	if parentKey == nil {
 		parentKey = key
 	}
-	c, err := SignCertificate(CertSpec{Subject: topology.Subject{CommonName: cn}, CA: true,
+	c, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: cn}, CA: true,
 		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(87600 * time.Hour)}, key.Public(), parent, parentKey, rand.Reader)
 	require.NoError(t, err)
 	return c, key
@@ -80,9 +82,9 @@ func newCA(t *testing.T, cn string, parent *x509.Certificate, parentKey crypto.S
 func TestImportedRootCA(t *testing.T) {
 	root, rootKey := newCA(t, "Corp Root", nil, nil)
 	inter, interKey := newCA(t, "Corp Intermediate", root, rootKey)
-	leafKey, err := GenerateKey(topology.ECDSAP256, nil)
+	leafKey, err := sign.GenerateKey(topology.ECDSAP256, nil)
 	require.NoError(t, err)
-	leaf, err := SignCertificate(CertSpec{Subject: topology.Subject{CommonName: "not a CA"}, Profile: topology.ProfileServer,
+	leaf, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: "not a CA"}, Profile: topology.ProfileServer,
 		NotBefore: t0, NotAfter: t0.Add(time.Hour)}, leafKey.Public(), root, rootKey, rand.Reader)
 	require.NoError(t, err)
 	_, otherKey := newCA(t, "Other", nil, nil)
@@ -91,8 +93,8 @@ func TestImportedRootCA(t *testing.T) {
 		e := newEnv(t, t.TempDir())
 		importFixture(t, e, root, rootKey, true)
 		res := e.run(t0, &e.ids)
-		assert.Equal(t, ActionCreate, res.Plan.Action("CertificateAuthority/corp-root").Action)
-		st, err := secrets.ReadState(e.state)
+		assert.Equal(t, plan.ActionCreate, res.Plan.Action("CertificateAuthority/corp-root").Action)
+		st, err := plan.ReadState(e.state)
 		require.NoError(t, err)
 		assert.Equal(t, root.Raw, st.Primary["CertificateAuthority/corp-root"].Cert().Raw, "ca/ holds the imported certificate")
 		require.NoError(t, st.Primary["Certificate/web"].Cert().CheckSignatureFrom(root))

@@ -28,7 +28,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitca-dev/gitca/apply"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/sign"
+	"github.com/gitca-dev/gitca/state"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -71,7 +75,7 @@ type kcpRendered struct {
 	e   *env
 	now time.Time
 	res *Result
-	st  *secrets.State
+	st  *state.State
 }
 
 // renderKCP renders the example at now: t0 where output must be reproducible,
@@ -83,7 +87,7 @@ func renderKCP(t *testing.T, now time.Time, prepare func(topo string)) *kcpRende
 		prepare(e.topo)
 	}
 	res := e.run(now, &e.ids)
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	require.NoError(t, err)
 	return &kcpRendered{e: e, now: now, res: res, st: st}
 }
@@ -119,7 +123,7 @@ func kcpSecretPath(ns, name string) string {
 
 func parsePEMCerts(t *testing.T, s string) []*x509.Certificate {
 	t.Helper()
-	certs, err := secrets.ParseCertsPEM([]byte(s))
+	certs, err := sign.ParseCertsPEM([]byte(s))
 	require.NoError(t, err)
 	return certs
 }
@@ -168,7 +172,7 @@ func describeCert(c *x509.Certificate) map[string]any {
 	if len(eku) > 0 {
 		d["extKeyUsage"] = eku
 	}
-	if alg, err := KeyAlgorithmOf(c.PublicKey); err == nil {
+	if alg, err := sign.KeyAlgorithmOf(c.PublicKey); err == nil {
 		d["key"] = string(alg)
 	}
 	return d
@@ -206,7 +210,7 @@ func (k *kcpRendered) describeTree(t *testing.T) map[string]any {
 				d["namespace"] = ns
 			}
 			if ann, ok := md["annotations"].(map[string]any); ok {
-				for _, a := range []string{secrets.AnnotationObject, secrets.AnnotationRole, secrets.AnnotationIssuer, topology.AnnotationKCPRootShard} {
+				for _, a := range []string{state.AnnotationObject, state.AnnotationRole, state.AnnotationIssuer, topology.AnnotationKCPRootShard} {
 					if v, ok := ann[a]; ok {
 						d[a] = v
 					}
@@ -292,7 +296,7 @@ func TestKCPExampleGolden(t *testing.T) {
 	require.NoError(t, err, "run with UPDATE_GOLDEN=1 to create it")
 	assert.Equal(t, string(want), string(got))
 
-	findings, err := secrets.ScanPlaintextKeys(k.e.state)
+	findings, err := state.ScanPlaintextKeys(k.e.state)
 	require.NoError(t, err)
 	assert.Empty(t, findings, "no private key in plain text")
 }
@@ -303,7 +307,7 @@ func (k *kcpRendered) caCerts(t *testing.T) map[string][]*x509.Certificate {
 	t.Helper()
 	out := map[string][]*x509.Certificate{}
 	for id, o := range k.st.Primary {
-		if strings.HasPrefix(id, string(KindCA)+"/") {
+		if strings.HasPrefix(id, string(plan.KindCA)+"/") {
 			require.Len(t, o.CertChain(), 1, "%s: a CA's tls.crt holds that CA alone", id)
 			c := o.CertChain()[0]
 			out[c.Subject.CommonName] = append(out[c.Subject.CommonName], c)
@@ -373,12 +377,12 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, certs ...*x509.Certificate) string {
 		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, EncodeCertsPEM(certs...), 0o644))
+		require.NoError(t, os.WriteFile(p, sign.EncodeCertsPEM(certs...), 0o644))
 		return p
 	}
 	leafs, kubeconfigs := 0, 0
 	for id, o := range k.st.Primary {
-		if strings.HasPrefix(id, string(KindKubeconfig)+"/") {
+		if strings.HasPrefix(id, string(plan.KindKubeconfig)+"/") {
 			// "Kubeconfigs": every client certificate is signed by the root shard's client CA.
 			rootShard := o.Annotations[topology.AnnotationKCPRootShard]
 			parent := issuerOf(o.Cert())
@@ -388,7 +392,7 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 			kubeconfigs++
 			continue
 		}
-		if !strings.HasPrefix(id, string(KindCert)+"/") {
+		if !strings.HasPrefix(id, string(plan.KindCert)+"/") {
 			continue
 		}
 		rootShard := o.Annotations[topology.AnnotationKCPRootShard]
@@ -506,9 +510,9 @@ func (k *kcpRendered) keyOf(t *testing.T, rel string) crypto.Signer {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(k.e.state, filepath.FromSlash(rel)))
 	require.NoError(t, err)
-	plain, err := secrets.Open(raw, k.e.ids)
+	op, err := secrets.OpenSealed(raw, k.e.ids)
 	require.NoError(t, err)
-	key, err := keyFromManifest(plain, rel)
+	key, err := apply.KeyOf(op.StringData(), rel)
 	require.NoError(t, err)
 	return key
 }
@@ -516,7 +520,7 @@ func (k *kcpRendered) keyOf(t *testing.T, rel string) crypto.Signer {
 // tlsPair is a rendered Secret as a TLS certificate: tls.crt's chain and the key.
 func (k *kcpRendered) tlsPair(t *testing.T, rel string) tls.Certificate {
 	t.Helper()
-	var o *secrets.Object
+	var o *state.Object
 	for _, obj := range k.st.Primary {
 		if obj.Path == rel {
 			o = obj
@@ -577,7 +581,7 @@ func writeClientFiles(t *testing.T, dir, name string, c tls.Certificate) (certFi
 	for _, der := range c.Certificate {
 		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
-	keyPEM, err := EncodePrivateKeyPEM(c.PrivateKey.(crypto.Signer))
+	keyPEM, err := sign.EncodePrivateKeyPEM(c.PrivateKey.(crypto.Signer))
 	require.NoError(t, err)
 	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
@@ -604,8 +608,8 @@ func curlGet(t *testing.T, curl string, srv *httptest.Server, host, caFile, cert
 func kcpClientCAs(t *testing.T) (prepare func(string), corp, partner *testCA) {
 	corp, partner = newTestCA(t, "corp-idp client CA"), newTestCA(t, "partner client CA")
 	return func(topo string) {
-		require.NoError(t, os.WriteFile(filepath.Join(topo, "client-cas/corp-idp-ca.pem"), EncodeCertsPEM(corp.cert), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(topo, "client-cas/partner-ca.pem"), EncodeCertsPEM(partner.cert), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(topo, "client-cas/corp-idp-ca.pem"), sign.EncodeCertsPEM(corp.cert), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(topo, "client-cas/partner-ca.pem"), sign.EncodeCertsPEM(partner.cert), 0o644))
 	}, corp, partner
 }
 
@@ -659,7 +663,7 @@ func TestKCPClientCAInheritanceOverTLS(t *testing.T) {
 			srv := kcpServer(t, k.tlsPair(t, kcpSecretPath(ns, comp.serverSecret)), bundle)
 			caFile := filepath.Join(dir, comp.name+"-ca.crt")
 			o := k.objectAt(t, kcpSecretPath(ns, comp.serverSecret))
-			require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CAChain()...), 0o644))
+			require.NoError(t, os.WriteFile(caFile, sign.EncodeCertsPEM(o.CAChain()...), 0o644))
 			roots := x509.NewCertPool()
 			roots.AddCert(o.CAChain()[0])
 			for _, name := range slices.Sorted(mapKeys(clients)) {
@@ -687,7 +691,7 @@ func TestKCPClientCAInheritanceOverTLS(t *testing.T) {
 	}
 }
 
-func (k *kcpRendered) objectAt(t *testing.T, rel string) *secrets.Object {
+func (k *kcpRendered) objectAt(t *testing.T, rel string) *state.Object {
 	t.Helper()
 	for _, o := range k.st.Primary {
 		if o.Path == rel {
@@ -728,7 +732,7 @@ func TestKCPRequestHeaderCAAdmitsOnlyItsClients(t *testing.T) {
 	openssl, opensslErr := exec.LookPath("openssl")
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.crt")
-	require.NoError(t, os.WriteFile(caFile, EncodeCertsPEM(o.CAChain()...), 0o644))
+	require.NoError(t, os.WriteFile(caFile, sign.EncodeCertsPEM(o.CAChain()...), 0o644))
 	for i, c := range clients {
 		err := goGet(srv, "api.alpha.kcp.example.com", roots, c.cert)
 		if c.admit {
@@ -765,7 +769,7 @@ func TestKCPRootShardBundleChangePropagates(t *testing.T) {
 	p := filepath.Join(k.e.topo, "client-cas/corp-idp-ca.pem")
 	old, err := os.ReadFile(p)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(p, append(old, EncodeCertsPEM(extra.cert)...), 0o644))
+	require.NoError(t, os.WriteFile(p, append(old, sign.EncodeCertsPEM(extra.cert)...), 0o644))
 	res := k.e.run(t0.Add(time.Hour), nil)
 	assert.Empty(t, nonKeep(res.Plan), "only bundles change: nothing is signed, no key is needed")
 	var bundles []string
@@ -806,7 +810,7 @@ func TestKCPDeleteKubeconfigRemovesSecretAndBindings(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, append(raw[:start:start], raw[end:]...), 0o644))
 
 	res := k.e.run(t0.Add(time.Hour), nil)
-	assert.Equal(t, map[string]ActionKind{"Kubeconfig/susan": ActionDelete}, nonKeep(res.Plan))
+	assert.Equal(t, map[string]plan.ActionKind{"Kubeconfig/susan": plan.ActionDelete}, nonKeep(res.Plan))
 	notes := strings.Join(res.Plan.Action("Kubeconfig/susan").Notes, "\n")
 	assert.Contains(t, notes, notAfter.UTC().Format("2006-01-02"), "the plan says until when the certificate stays valid")
 	assert.NoFileExists(t, filepath.Join(k.e.state, kcpSecretPath("kcp-alpha", "susan-kubeconfig")))

@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -92,18 +93,18 @@ func TestCheckOverlays(t *testing.T) {
 				require.NoError(t, os.MkdirAll(filepath.Dir(f), 0o755))
 				require.NoError(t, os.WriteFile(f, []byte(b), 0o644))
 			}
-			st, err := secrets.ReadState(root)
+			st, err := plan.ReadState(root)
 			require.NoError(t, err)
-			tr := &Tree{Write: map[string][]byte{}, Delete: c.delete}
+			tr := &emit.Tree{Write: map[string][]byte{}, Delete: c.delete}
 			for p, b := range c.write {
 				tr.Write[p] = []byte(b)
 			}
-			err = CheckOverlays(top, st, tr)
+			err = emit.CheckOverlays(plan.LayoutOf(top), st, tr)
 			if c.wantDir == "" {
 				require.NoError(t, err)
 				return
 			}
-			var oe *OverlayError
+			var oe *emit.OverlayError
 			require.True(t, errors.As(err, &oe), "%v", err)
 			assert.Equal(t, c.wantDir, oe.Dir)
 			assert.Contains(t, err.Error(), "overlay "+c.wantDir+" does not build with kustomize")
@@ -132,7 +133,7 @@ func TestRenderRefusesAnOverlayThatDoesNotBuild(t *testing.T) {
 	e.edit("config.yaml", "namespace: pki", "namespace: pki\n---\napiVersion: gitca.dev/v1alpha1\nkind: TrustBundle\nmetadata: {name: extra}\nspec:\n  sources: [{ca: root}]\n  configMap: {cluster: prod}")
 	before := e.snapshot()
 	_, err := e.tryRun(t0.Add(time.Hour), nil)
-	var oe *OverlayError
+	var oe *emit.OverlayError
 	require.True(t, errors.As(err, &oe), "%v", err)
 	assert.Equal(t, "clusters/prod", oe.Dir)
 	assert.Empty(t, changedFiles(before, e.snapshot()), "a refused run writes nothing")
@@ -146,9 +147,9 @@ func TestRenderRepairsARecordEditedByHand(t *testing.T) {
 	appendSecondSecret(t, e)
 	res := e.run(t0.Add(time.Hour), &e.ids)
 	a := res.Plan.Action("Certificate/client")
-	assert.Equal(t, ActionRekey, a.Action)
-	assert.Equal(t, []Reason{{Code: ReasonDamaged, Detail: "sops MAC mismatch: edited without re-sealing"}}, a.Reasons)
-	assert.Equal(t, map[string]ActionKind{"Certificate/client": ActionRekey}, nonKeep(res.Plan))
+	assert.Equal(t, plan.ActionRekey, a.Action)
+	assert.Equal(t, []plan.Reason{{Code: plan.ReasonDamaged, Detail: "sops MAC mismatch: edited without re-sealing"}}, a.Reasons)
+	assert.Equal(t, map[string]plan.ActionKind{"Certificate/client": plan.ActionRekey}, nonKeep(res.Plan))
 	again := e.run(t0.Add(time.Hour), &e.ids)
 	assert.False(t, again.Plan.Changes(), "repaired")
 }

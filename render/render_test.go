@@ -17,9 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gitca-dev/gitca/apply"
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
 	"github.com/gitca-dev/gitca/topology"
 )
+
+// t0 is when every test history starts.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // env is one age identity and a state directory that runs share.
 type env struct {
@@ -33,7 +40,7 @@ type env struct {
 
 func newEnv(t testing.TB, topoSrc string) *env {
 	t.Helper()
-	id, rcp, err := secrets.GenerateAgeKey()
+	id, rcp, err := secrets.GenerateAgeKey(time.Now())
 	require.NoError(t, err)
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "age.key")
@@ -58,16 +65,16 @@ func (e *env) tryRun(now time.Time, ids *secrets.Identities) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	if err != nil {
 		return nil, err
 	}
-	opt := Options{Now: now, Recipients: ResolveRecipients(t, []string{e.recipient})}
+	opt := Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, []string{e.recipient})}}
 	res, err := Render(context.Background(), t, st, opt, ids, rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return res, Write(e.state, res.Tree)
+	return res, emit.Write(e.state, res.Tree)
 }
 
 func (e *env) edit(file, old, new string) {
@@ -100,12 +107,12 @@ func (e *env) snapshot() map[string]string {
 func changedFiles(a, b map[string]string) []string {
 	var out []string
 	for k, v := range a {
-		if b[k] != v && k != secrets.IndexPath {
+		if b[k] != v && k != plan.IndexPath {
 			out = append(out, k)
 		}
 	}
 	for k := range b {
-		if _, ok := a[k]; !ok && k != secrets.IndexPath {
+		if _, ok := a[k]; !ok && k != plan.IndexPath {
 			out = append(out, k)
 		}
 	}
@@ -113,18 +120,18 @@ func changedFiles(a, b map[string]string) []string {
 	return out
 }
 
-func actions(p *Plan) map[string]ActionKind {
-	m := map[string]ActionKind{}
-	for _, a := range p.Actions {
+func actions(p *plan.Plan) map[string]plan.ActionKind {
+	m := map[string]plan.ActionKind{}
+	for _, a := range p.Objects {
 		m[a.ID] = a.Action
 	}
 	return m
 }
 
-func nonKeep(p *Plan) map[string]ActionKind {
-	m := map[string]ActionKind{}
-	for _, a := range p.Actions {
-		if a.Action != ActionKeep {
+func nonKeep(p *plan.Plan) map[string]plan.ActionKind {
+	m := map[string]plan.ActionKind{}
+	for _, a := range p.Objects {
+		if a.Action != plan.ActionKeep {
 			m[a.ID] = a.Action
 		}
 	}
@@ -135,9 +142,9 @@ func TestRenderFromScratchThenNoop(t *testing.T) {
 	e := newEnv(t, "testdata/basic")
 	first := e.run(t0, &e.ids)
 	for id, a := range actions(first.Plan) {
-		assert.Equal(t, ActionCreate, a, id)
+		assert.Equal(t, plan.ActionCreate, a, id)
 	}
-	assert.Len(t, first.Plan.Actions, 8)
+	assert.Len(t, first.Plan.Objects, 8)
 	before := e.snapshot()
 	require.Contains(t, before, "ca/root.yaml")
 	require.Contains(t, before, "clusters/prod/pki/secret-web.yaml")
@@ -148,7 +155,7 @@ func TestRenderFromScratchThenNoop(t *testing.T) {
 	require.Contains(t, before, ".sops.yaml")
 
 	// No private key in plain text anywhere in the tree.
-	findings, err := secrets.ScanPlaintextKeys(e.state)
+	findings, err := state.ScanPlaintextKeys(e.state)
 	require.NoError(t, err)
 	assert.Empty(t, findings)
 
@@ -167,9 +174,9 @@ func TestRenderTimeTravelRenewsExactlyTheWindow(t *testing.T) {
 	// client: 720h validity, renew a third before → window opens at day 20.
 	// ops kubeconfig: same. web: 2160h, renewBefore 360h → day 75.
 	res := e.run(t0.Add(21*24*time.Hour), &e.ids)
-	assert.Equal(t, map[string]ActionKind{
-		"Certificate/client": ActionRekey,
-		"Kubeconfig/ops":     ActionRekey,
+	assert.Equal(t, map[string]plan.ActionKind{
+		"Certificate/client": plan.ActionRekey,
+		"Kubeconfig/ops":     plan.ActionRekey,
 	}, nonKeep(res.Plan))
 	assert.Equal(t, []string{"clusters/prod/pki/secret-client.yaml", "clusters/prod/pki/secret-ops.yaml"}, changedFiles(before, e.snapshot()))
 }
@@ -180,7 +187,7 @@ func TestRenderSANEditReissuesOneCertificate(t *testing.T) {
 	before := e.snapshot()
 	e.edit("leafs.yaml", "www.example.com]", "www.example.com, api.example.com]")
 	res := e.run(t0.Add(time.Hour), &e.ids)
-	assert.Equal(t, map[string]ActionKind{"Certificate/web": ActionReissue}, nonKeep(res.Plan))
+	assert.Equal(t, map[string]plan.ActionKind{"Certificate/web": plan.ActionReissue}, nonKeep(res.Plan))
 	assert.Equal(t, []string{"clusters/prod/pki/secret-web.yaml"}, changedFiles(before, e.snapshot()))
 	// With rotationPolicy Always (the leaf default) the reissue makes a new key.
 	assert.True(t, res.Plan.Action("Certificate/web").NewKey())
@@ -192,11 +199,11 @@ func TestRenderRekeyIntermediateReissuesItsSubtree(t *testing.T) {
 	e.edit("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  keyAlgorithm: ECDSA-P384\n")
 	res := e.run(t0.Add(time.Hour), &e.ids)
 	t.Log(reasonsOf(res.Plan, "Kubeconfig/ops"))
-	assert.Equal(t, map[string]ActionKind{
-		"CertificateAuthority/issuing": ActionRekey,
-		"Certificate/web":              ActionReissue,
-		"Certificate/client":           ActionReissue,
-		"Kubeconfig/ops":               ActionReissue,
+	assert.Equal(t, map[string]plan.ActionKind{
+		"CertificateAuthority/issuing": plan.ActionRekey,
+		"Certificate/web":              plan.ActionReissue,
+		"Certificate/client":           plan.ActionReissue,
+		"Kubeconfig/ops":               plan.ActionReissue,
 	}, nonKeep(res.Plan))
 }
 
@@ -208,12 +215,12 @@ func TestRenderRenewCAWithSameKeyUpdatesChainsOnly(t *testing.T) {
 	e.edit("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  renewBefore: 43799h\n")
 	res := e.run(t0.Add(2*time.Hour), &e.ids)
 	got := nonKeep(res.Plan)
-	assert.Equal(t, ActionRenew, got["CertificateAuthority/issuing"])
-	assert.Equal(t, ActionUpdateChain, got["Certificate/web"])
-	assert.Equal(t, ActionUpdateChain, got["Certificate/client"])
+	assert.Equal(t, plan.ActionRenew, got["CertificateAuthority/issuing"])
+	assert.Equal(t, plan.ActionUpdateChain, got["Certificate/web"])
+	assert.Equal(t, plan.ActionUpdateChain, got["Certificate/client"])
 	assert.NotContains(t, got, "Certificate/db-peer")
 	// The leaf certificate itself is unchanged; it still verifies against the renewed CA.
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	require.NoError(t, err)
 	web, ca := st.Primary["Certificate/web"].Cert(), st.Primary["CertificateAuthority/issuing"].Cert()
 	require.NoError(t, web.CheckSignatureFrom(ca))
@@ -233,7 +240,7 @@ func TestRenderRemoveObjectDeletesItsFilesAndRBAC(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(e.topo, "leafs.yaml"), []byte(strings.Join(kept, "---\n")), 0o644))
 	res := e.run(t0.Add(time.Hour), nil)
-	assert.Equal(t, map[string]ActionKind{"Kubeconfig/ops": ActionDelete}, nonKeep(res.Plan))
+	assert.Equal(t, map[string]plan.ActionKind{"Kubeconfig/ops": plan.ActionDelete}, nonKeep(res.Plan))
 	assert.NotEmpty(t, res.Plan.Action("Kubeconfig/ops").Notes, "a deleted kubeconfig's certificate stays valid")
 	assert.NoFileExists(t, filepath.Join(e.state, "clusters/prod/pki/secret-ops.yaml"))
 	assert.NoFileExists(t, filepath.Join(e.state, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml"))
@@ -248,7 +255,7 @@ func TestRenderNeedsIdentityOnlyToSign(t *testing.T) {
 	before := e.snapshot()
 	e.edit("leafs.yaml", "www.example.com]", "www2.example.com]")
 	_, err := e.tryRun(t0.Add(time.Hour), nil)
-	require.ErrorIs(t, err, ErrNeedIdentity)
+	require.ErrorIs(t, err, apply.ErrNeedIdentity)
 	assert.Contains(t, err.Error(), "ca/issuing.yaml", "the error names the CA key it could not open")
 	assert.Empty(t, changedFiles(before, e.snapshot()), "a failed run writes nothing")
 }
@@ -274,12 +281,12 @@ func TestRenderedFilesDecryptWithSopsCLI(t *testing.T) {
 	}
 }
 
-func reasonsOf(p *Plan, id string) []Reason { return p.Action(id).Reasons }
+func reasonsOf(p *plan.Plan, id string) []plan.Reason { return p.Action(id).Reasons }
 
 func TestStateIndexIsACacheNeverTheTruth(t *testing.T) {
 	e := newEnv(t, "testdata/basic")
 	e.run(t0, &e.ids)
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	require.NoError(t, err)
 	assert.Equal(t, 0, st.Parsed, "every record is vouched for by the index")
 	web := st.Primary["Certificate/web"]
@@ -293,7 +300,7 @@ func TestStateIndexIsACacheNeverTheTruth(t *testing.T) {
 	edited := strings.Replace(string(b), "gitca.dev/spec-hash:", "gitca.dev/edited: \"yes\"\n        gitca.dev/spec-hash:", 1)
 	require.NotEqual(t, string(b), edited)
 	require.NoError(t, os.WriteFile(p, []byte(edited), 0o644))
-	st, err = secrets.ReadState(e.state)
+	st, err = plan.ReadState(e.state)
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Parsed)
 	assert.Equal(t, "yes", st.Primary["Certificate/web"].Annotations["gitca.dev/edited"])
@@ -310,15 +317,15 @@ func TestStateIndexMatchesParsedRecords(t *testing.T) {
 			res := e.run(t0.Add(24*time.Hour*300), &e.ids)
 			require.True(t, res.Plan.Changes())
 
-			fromIndex, err := secrets.ReadState(e.state)
+			fromIndex, err := plan.ReadState(e.state)
 			require.NoError(t, err)
 			require.Zero(t, fromIndex.Parsed, "every record is vouched for by the index")
-			require.NoError(t, os.Remove(filepath.Join(e.state, secrets.IndexPath)))
-			parsed, err := secrets.ReadState(e.state)
+			require.NoError(t, os.Remove(filepath.Join(e.state, plan.IndexPath)))
+			parsed, err := plan.ReadState(e.state)
 			require.NoError(t, err)
 			require.Equal(t, len(parsed.Primary)+len(parsed.Copies), parsed.Parsed)
 
-			summary := func(o *secrets.Object) any {
+			summary := func(o *state.Object) any {
 				return []any{o.ID, o.Role, o.Path, o.Annotations, o.Recipients, o.Problems,
 					o.NotBefore.UTC(), o.NotAfter.UTC(), hex.EncodeToString(o.AKI), hex.EncodeToString(o.SKI), o.HasCert()}
 			}
@@ -354,19 +361,19 @@ func swapCertificate(t *testing.T, e *env) {
 	client["stringData"].(map[string]any)["tls.crt"] = web["stringData"].(map[string]any)["tls.crt"]
 	plain, err := yaml.Marshal(client)
 	require.NoError(t, err)
-	sealed, err := secrets.Seal(plain, []string{e.recipient})
+	sealed, err := secrets.Seal(plain, []string{e.recipient}, t0)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(e.state, "clusters/prod/pki/secret-client.yaml"), sealed, 0o644))
 }
 
 func TestVerifyState(t *testing.T) {
-	keyMismatch := []Reason{{Code: ReasonDamaged, Detail: "private key does not match the certificate in tls.crt"}}
+	keyMismatch := []plan.Reason{{Code: plan.ReasonDamaged, Detail: "private key does not match the certificate in tls.crt"}}
 	for _, c := range []struct {
 		name       string
 		dropIndex  bool // the tampering also rewrote the index, or there is none
 		verifyAll  bool
 		noIdentity bool
-		want       []Reason // for Certificate/client; nil: kept
+		want       []plan.Reason // for Certificate/client; nil: kept
 		wantWarn   string
 		wantErr    string
 	}{
@@ -382,30 +389,34 @@ func TestVerifyState(t *testing.T) {
 			e.run(t0, &e.ids)
 			swapCertificate(t, e)
 			if c.dropIndex {
-				require.NoError(t, os.Remove(filepath.Join(e.state, secrets.IndexPath)))
+				require.NoError(t, os.Remove(filepath.Join(e.state, plan.IndexPath)))
 			}
 			topo, err := topology.Load(e.topo)
 			require.NoError(t, err)
-			st, err := secrets.ReadState(e.state)
+			st, err := plan.ReadState(e.state)
 			require.NoError(t, err)
 			ids := &e.ids
 			if c.noIdentity {
 				ids = nil
 			}
-			err = VerifyState(st, ids, c.verifyAll)
+			err = apply.Verify(st, ids, c.verifyAll)
 			if c.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			p, err := NewPlan(topo, st, Options{Now: t0.Add(time.Hour), Recipients: ResolveRecipients(topo, []string{e.recipient})})
+			p, err := plan.Make(topo, st, plan.Options{Now: t0.Add(time.Hour), Recipients: plan.ResolveRecipients(topo, []string{e.recipient})})
 			require.NoError(t, err)
 			assert.Equal(t, c.want, p.Action("Certificate/client").Reasons)
 			if c.want == nil {
-				assert.False(t, p.Changes())
+				// The record is kept; only the index, which no longer
+				// describes it, is rewritten, and the plan says so.
+				require.Len(t, p.Files, 1)
+				assert.Equal(t, plan.IndexPath, p.Files[0].Path)
+				assert.Equal(t, plan.FileIndex, p.Files[0].Kind)
 			} else {
-				assert.Equal(t, map[string]ActionKind{"Certificate/client": ActionRekey}, nonKeep(p))
+				assert.Equal(t, map[string]plan.ActionKind{"Certificate/client": plan.ActionRekey}, nonKeep(p))
 			}
 			if c.wantWarn != "" {
 				assert.Contains(t, p.Warnings, c.wantWarn)
@@ -425,9 +436,9 @@ func TestRenderRenameKeepingTheSecret(t *testing.T) {
 	e.edit("leafs.yaml", "metadata:\n  name: web\nspec:\n  issuer: issuing\n  profile: server\n", "metadata:\n  name: web2\nspec:\n  issuer: issuing\n  profile: server\n")
 	e.edit("leafs.yaml", "  renewBefore: 360h\n  secret:\n    cluster: prod\n", "  renewBefore: 360h\n  secret:\n    cluster: prod\n    name: web\n")
 	res := e.run(t0.Add(time.Hour), &e.ids)
-	assert.Equal(t, map[string]ActionKind{"Certificate/web": ActionDelete, "Certificate/web2": ActionCreate}, nonKeep(res.Plan))
+	assert.Equal(t, map[string]plan.ActionKind{"Certificate/web": plan.ActionDelete, "Certificate/web2": plan.ActionCreate}, nonKeep(res.Plan))
 	assert.NotContains(t, res.Tree.Delete, "clusters/prod/pki/secret-web.yaml")
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	require.NoError(t, err)
 	require.Contains(t, st.Primary, "Certificate/web2")
 	assert.Equal(t, "clusters/prod/pki/secret-web.yaml", st.Primary["Certificate/web2"].Path)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -38,9 +38,9 @@ func TestPlanOutputGolden(t *testing.T) {
 	e.edit("leafs.yaml", "kind: KeyPair\nmetadata:\n  name: sa\n", "kind: KeyPair\nmetadata:\n  name: sa2\n")
 	tp, err := topology.Load(e.topo)
 	require.NoError(t, err)
-	st, err := secrets.ReadState(e.state)
+	st, err := plan.ReadState(e.state)
 	require.NoError(t, err)
-	p, err := NewPlan(tp, st, Options{Now: t0.Add(21 * 24 * time.Hour), Recipients: ResolveRecipients(tp, []string{e.recipient})})
+	p, err := plan.Make(tp, st, plan.Options{Now: t0.Add(21 * 24 * time.Hour), Recipients: plan.ResolveRecipients(tp, []string{e.recipient})})
 	require.NoError(t, err)
 
 	var text, md, js bytes.Buffer
@@ -61,5 +61,5 @@ func TestPlanOutputNoChanges(t *testing.T) {
 	var md bytes.Buffer
 	require.NoError(t, res.Plan.WriteMarkdown(&md))
 	assert.Contains(t, md.String(), "No changes. The state matches the topology.")
-	assert.Equal(t, "8 keep", res.Plan.Summary())
+	assert.Equal(t, "8 keep; no file changes", res.Plan.Summary())
 }

@@ -16,13 +16,13 @@ func benchSecret(b *testing.B) []byte { return benchManifest(b).yaml(b) }
 
 func benchManifest(b *testing.B) manifest {
 	m := tlsSecret(b)
-	m.Metadata.Annotations[AnnotationSpec] = `{"kind":"Certificate","name":"demo-apiserver","issuer":"demo-ca","profile":"server",` +
+	m.Metadata.Annotations["gitca.dev/spec"] = `{"kind":"Certificate","name":"demo-apiserver","issuer":"demo-ca","profile":"server",` +
 		`"subject":{"commonName":"kube-apiserver"},"dnsNames":["kubernetes","kubernetes.default","kubernetes.default.svc",` +
 		`"kubernetes.default.svc.cluster.local","api.example.com"],"ipAddresses":["10.96.0.1","192.0.2.10"],` +
 		`"key":{"algorithm":"ECDSA","size":256},"validity":"8760h","renewBefore":"720h"}`
-	m.Metadata.Annotations[AnnotationIssuer] = "demo-ca"
-	m.Metadata.Annotations[AnnotationNotAfter] = "2027-01-01T00:00:00Z"
-	m.Metadata.Annotations[AnnotationRole] = RolePrimary
+	m.Metadata.Annotations["gitca.dev/issuer"] = "demo-ca"
+	m.Metadata.Annotations["gitca.dev/not-after"] = "2027-01-01T00:00:00Z"
+	m.Metadata.Annotations["gitca.dev/role"] = "primary"
 	return m
 }
 
@@ -37,7 +37,7 @@ func BenchmarkSeal(b *testing.B) {
 	rcp, _ := benchRecipients(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Seal(plain, rcp); err != nil {
+		if _, err := Seal(plain, rcp, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +50,7 @@ func BenchmarkSealDoc(b *testing.B) {
 	rcp, _ := benchRecipients(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := SealDoc(doc, rcp); err != nil {
+		if _, err := SealDoc(doc, rcp, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -59,13 +59,13 @@ func BenchmarkSealDoc(b *testing.B) {
 func BenchmarkReseal(b *testing.B) {
 	m := tlsSecret(b)
 	rcp, k := benchRecipients(b)
-	prev, err := Seal(m.yaml(b), rcp)
+	prev, err := Seal(m.yaml(b), rcp, testNow)
 	require.NoError(b, err)
-	m.Metadata.Annotations[AnnotationSpecHash] = "sha256:changed"
+	m.Metadata.Annotations["gitca.dev/spec-hash"] = "sha256:changed"
 	plain := m.yaml(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Reseal(plain, prev, rcp, k.ids); err != nil {
+		if _, err := Reseal(plain, prev, rcp, k.ids, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func BenchmarkReseal(b *testing.B) {
 
 func BenchmarkOpen(b *testing.B) {
 	rcp, k := benchRecipients(b)
-	sealed, err := Seal(benchSecret(b), rcp)
+	sealed, err := Seal(benchSecret(b), rcp, testNow)
 	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -96,7 +96,7 @@ func BenchmarkSeal1000Parallel(b *testing.B) {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				_, err := Seal(plain, rcp)
+				_, err := Seal(plain, rcp, testNow)
 				errs <- err
 			}()
 		}

@@ -145,9 +145,9 @@ func TestSealDocMatchesSeal(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, want, got)
 
-			viaYAML, err := Seal(plain, []string{k.recipient})
+			viaYAML, err := Seal(plain, []string{k.recipient}, testNow)
 			require.NoError(t, err)
-			viaDoc, err := SealDoc(asDoc(t, m), []string{k.recipient})
+			viaDoc, err := SealDoc(asDoc(t, m), []string{k.recipient}, testNow)
 			require.NoError(t, err)
 			a, err := Open(viaYAML, k.ids)
 			require.NoError(t, err)
@@ -156,7 +156,7 @@ func TestSealDocMatchesSeal(t *testing.T) {
 			assert.Equal(t, string(a), string(b))
 
 			// Resealing the same content from a Doc keeps the file as it is.
-			again, err := ResealDoc(asDoc(t, m), viaDoc, []string{k.recipient}, k.ids)
+			again, err := ResealDoc(asDoc(t, m), viaDoc, []string{k.recipient}, k.ids, testNow)
 			require.NoError(t, err)
 			assert.Equal(t, string(viaDoc), string(again))
 		})
@@ -164,7 +164,7 @@ func TestSealDocMatchesSeal(t *testing.T) {
 }
 
 func TestDocRejectsOtherValues(t *testing.T) {
-	_, err := SealDoc(Doc{"metadata": Doc{"generation": 3}}, []string{newTestKey(t).recipient})
+	_, err := SealDoc(Doc{"metadata": Doc{"generation": 3}}, []string{newTestKey(t).recipient}, testNow)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "metadata.generation: a Doc holds strings and maps, not int")
 }

@@ -150,14 +150,14 @@ func RecipientsFromEnv() []string {
 
 // GenerateAgeKey makes a new X25519 age identity in age-keygen's file format,
 // which both SOPS_AGE_KEY_FILE and age itself read.
-func GenerateAgeKey() (identityFileContent []byte, recipient string, err error) {
+func GenerateAgeKey(now time.Time) (identityFileContent []byte, recipient string, err error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return nil, "", fmt.Errorf("generating age identity: %w", err)
 	}
 	recipient = id.Recipient().String()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# created: %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "# created: %s\n", now.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "# public key: %s\n", recipient)
 	fmt.Fprintf(&b, "%s\n", id.String())
 	return b.Bytes(), recipient, nil

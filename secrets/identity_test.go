@@ -147,7 +147,7 @@ func TestRecipientsFromEnv(t *testing.T) {
 
 func TestGenerateAgeKey(t *testing.T) {
 	before := time.Now().UTC().Truncate(time.Second)
-	content, rcp, err := GenerateAgeKey()
+	content, rcp, err := GenerateAgeKey(time.Now())
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(content), "\n"), "\n")
 	require.Len(t, lines, 3)
@@ -165,7 +165,7 @@ func TestGenerateAgeKey(t *testing.T) {
 	_, err = age.ParseX25519Recipient(rcp)
 	require.NoError(t, err)
 
-	other, rcp2, err := GenerateAgeKey()
+	other, rcp2, err := GenerateAgeKey(time.Now())
 	require.NoError(t, err)
 	assert.NotEqual(t, rcp, rcp2)
 	assert.NotEqual(t, string(content), string(other))
@@ -174,7 +174,7 @@ func TestGenerateAgeKey(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys.txt")
 	require.NoError(t, os.WriteFile(file, content, 0o600))
 	bin, env := sopsCLI(t, file)
-	sealed, err := Seal([]byte("stringData:\n  tls.key: hidden\n"), []string{rcp})
+	sealed, err := Seal([]byte("stringData:\n  tls.key: hidden\n"), []string{rcp}, testNow)
 	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), "s.yaml")
 	require.NoError(t, os.WriteFile(p, sealed, 0o600))

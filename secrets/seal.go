@@ -44,9 +44,6 @@ var (
 	ErrNoMatchingIdentity = errors.New("no given age identity opens the file")
 )
 
-// now is the clock that stamps sops' lastmodified; a variable so tests can pin it.
-var now = time.Now
-
 // Indent 0 selects sops' default (4), so that a later `sops edit` by a person
 // does not reformat the whole file.
 var (
@@ -56,26 +53,26 @@ var (
 
 // Seal encrypts the private values of a one-document YAML manifest to the age
 // recipients, in process, with a fresh data key.
-func Seal(plain []byte, recipients []string) ([]byte, error) {
+func Seal(plain []byte, recipients []string, at time.Time) ([]byte, error) {
 	branches, err := loadPlain(plain)
 	if err != nil {
 		return nil, err
 	}
-	return sealBranches(branches, recipients)
+	return sealBranches(branches, recipients, at)
 }
 
 // SealDoc is Seal for a manifest held as data: the same bytes as sealing its
 // sigs.k8s.io/yaml rendering, without the YAML round trip.
-func SealDoc(doc Doc, recipients []string) ([]byte, error) {
+func SealDoc(doc Doc, recipients []string, at time.Time) ([]byte, error) {
 	branches, err := docBranches(doc)
 	if err != nil {
 		return nil, err
 	}
-	return sealBranches(branches, recipients)
+	return sealBranches(branches, recipients, at)
 }
 
-func sealBranches(branches sops.TreeBranches, recipients []string) ([]byte, error) {
-	rcp, err := normalizeRecipients(recipients)
+func sealBranches(branches sops.TreeBranches, recipients []string, at time.Time) ([]byte, error) {
+	rcp, err := NormalizeRecipients(recipients)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +94,7 @@ func sealBranches(branches sops.TreeBranches, recipients []string) ([]byte, erro
 		}
 	}
 	tree := sops.Tree{Branches: branches, Metadata: newMetadata([]sops.KeyGroup{group}, 0)}
-	return encryptAndEmit(&tree, dataKey, aes.NewCipher())
+	return encryptAndEmit(&tree, dataKey, aes.NewCipher(), at)
 }
 
 // Reseal is Seal for a changed file that was sealed before: it reuses prev's
@@ -106,25 +103,25 @@ func sealBranches(branches sops.TreeBranches, recipients []string) ([]byte, erro
 // shows only the values that changed. ids must open prev. An unchanged
 // plaintext returns prev itself. If the recipient set changed, a new data key
 // is made, so a removed recipient cannot read anything written from now on.
-func Reseal(plain, prev []byte, recipients []string, ids Identities) ([]byte, error) {
+func Reseal(plain, prev []byte, recipients []string, ids Identities, at time.Time) ([]byte, error) {
 	branches, err := loadPlain(plain)
 	if err != nil {
 		return nil, err
 	}
-	return resealBranches(branches, prev, recipients, ids)
+	return resealBranches(branches, prev, recipients, ids, at)
 }
 
 // ResealDoc is Reseal for a manifest held as data (see SealDoc).
-func ResealDoc(doc Doc, prev []byte, recipients []string, ids Identities) ([]byte, error) {
+func ResealDoc(doc Doc, prev []byte, recipients []string, ids Identities, at time.Time) ([]byte, error) {
 	branches, err := docBranches(doc)
 	if err != nil {
 		return nil, err
 	}
-	return resealBranches(branches, prev, recipients, ids)
+	return resealBranches(branches, prev, recipients, ids, at)
 }
 
-func resealBranches(branches sops.TreeBranches, prev []byte, recipients []string, ids Identities) ([]byte, error) {
-	rcp, err := normalizeRecipients(recipients)
+func resealBranches(branches sops.TreeBranches, prev []byte, recipients []string, ids Identities, at time.Time) ([]byte, error) {
+	rcp, err := NormalizeRecipients(recipients)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +130,13 @@ func resealBranches(branches sops.TreeBranches, prev []byte, recipients []string
 		return nil, fmt.Errorf("previous file: %w", err)
 	}
 	if !sameRecipients(old, rcp) {
-		return sealBranches(branches, rcp) // nothing to decrypt: nothing is kept
+		return sealBranches(branches, rcp, at) // nothing to decrypt: nothing is kept
 	}
 	op, err := openTree(prev, old, ids)
 	if err != nil {
 		return nil, fmt.Errorf("previous file: %w", err)
 	}
-	return op.reseal(branches, rcp)
+	return op.reseal(branches, rcp, at)
 }
 
 // An Opened is a sealed file decrypted and MAC-checked once, for the several
@@ -196,8 +193,8 @@ func (o *Opened) StringData() map[string]string {
 }
 
 // ResealDoc is the package's ResealDoc with o as the previous file, opened already.
-func (o *Opened) ResealDoc(doc Doc, recipients []string) ([]byte, error) {
-	rcp, err := normalizeRecipients(recipients)
+func (o *Opened) ResealDoc(doc Doc, recipients []string, at time.Time) ([]byte, error) {
+	rcp, err := NormalizeRecipients(recipients)
 	if err != nil {
 		return nil, err
 	}
@@ -206,20 +203,20 @@ func (o *Opened) ResealDoc(doc Doc, recipients []string) ([]byte, error) {
 		return nil, err
 	}
 	if !sameRecipients(o.tree, rcp) {
-		return sealBranches(branches, rcp)
+		return sealBranches(branches, rcp, at)
 	}
-	return o.reseal(branches, rcp)
+	return o.reseal(branches, rcp, at)
 }
 
 // reseal seals branches with o's data key, to o's recipients (rcp, checked
 // by the caller); unchanged plaintext returns o's bytes.
-func (o *Opened) reseal(branches sops.TreeBranches, rcp []string) ([]byte, error) {
+func (o *Opened) reseal(branches sops.TreeBranches, rcp []string, at time.Time) ([]byte, error) {
 	if reflect.DeepEqual(o.tree.Branches, branches) && ourPolicy(o.tree.Metadata) {
 		return bytes.Clone(o.raw), nil
 	}
 	md := o.tree.Metadata
 	tree := sops.Tree{Branches: branches, Metadata: newMetadata(md.KeyGroups, md.ShamirThreshold)}
-	return encryptAndEmit(&tree, o.dataKey, o.cipher)
+	return encryptAndEmit(&tree, o.dataKey, o.cipher, at)
 }
 
 // sameRecipients: a file sealed to exactly rcp, in one age key group. A
@@ -318,14 +315,14 @@ func ourPolicy(m sops.Metadata) bool {
 }
 
 // encryptAndEmit is common.EncryptTree followed by the YAML store's emitter,
-// with lastmodified taken from the package clock instead of time.Now so that
-// tests can pin it.
-func encryptAndEmit(tree *sops.Tree, dataKey []byte, cipher sops.Cipher) ([]byte, error) {
+// with lastmodified the run's clock (at) rather than time.Now: a render at
+// --now stamps that time, and the same inputs give the same metadata.
+func encryptAndEmit(tree *sops.Tree, dataKey []byte, cipher sops.Cipher, at time.Time) ([]byte, error) {
 	mac, err := encryptTree(tree, dataKey, cipher)
 	if err != nil {
 		return nil, fmt.Errorf("encrypting: %w", err)
 	}
-	tree.Metadata.LastModified = now().UTC().Truncate(time.Second)
+	tree.Metadata.LastModified = at.UTC().Truncate(time.Second)
 	tree.Metadata.MessageAuthenticationCode, err = cipher.Encrypt(mac, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
 	if err != nil {
 		return nil, fmt.Errorf("encrypting the MAC: %w", err)
@@ -427,7 +424,7 @@ func ageRecipients(groups []sops.KeyGroup, onlyAge bool) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-func normalizeRecipients(in []string) ([]string, error) {
+func NormalizeRecipients(in []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, r := range in {
 		if r = strings.TrimSpace(r); r != "" {
@@ -803,3 +800,7 @@ func decryptValues(tree *sops.Tree, key []byte, cipher sops.Cipher) (string, err
 	}
 	return fmt.Sprintf("%X", h.Sum(nil)), nil
 }
+
+// IsEncryptedKey reports whether sealing encrypts the value stored under key
+// (EncryptedRegex): planning reads every other value in plain text.
+func IsEncryptedKey(key string) bool { return encryptedKeyRe.MatchString(key) }

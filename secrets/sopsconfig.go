@@ -29,7 +29,7 @@ func SopsConfig(rules []CreationRule) []byte {
 	}
 	doc.CreationRules = []rule{}
 	for _, r := range rules {
-		rcp, _ := normalizeRecipients(r.Age) // none: a rule without age keys
+		rcp, _ := NormalizeRecipients(r.Age) // none: a rule without age keys
 		doc.CreationRules = append(doc.CreationRules, rule{
 			PathRegex:      r.PathRegex,
 			EncryptedRegex: EncryptedRegex,

@@ -2,7 +2,6 @@ package topology
 
 import (
 	"cmp"
-	"path"
 	"time"
 )
 
@@ -106,8 +105,6 @@ func fillValidity(p *ValidityPolicy, def ValidityPolicy, proportional bool) {
 func defaultCluster(c *Cluster) {
 	c.Flavour = cmp.Or(c.Flavour, DefaultFlavour)
 	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
-	// path.Join, not filepath: this is a path inside the state repo, always slash-separated.
-	c.Path = cmp.Or(c.Path, path.Join("clusters", c.Name))
 }
 
 func (t *Topology) defaultSecretRef(r *SecretRef, name string) {

@@ -65,7 +65,7 @@ func TestDefault(t *testing.T) {
 			}}}},
 			check: func(t *testing.T, top *Topology) {
 				assert.Equal(t, []Cluster{
-					{Name: "prod", Flavour: FlavourFlux, Namespace: "default", Path: "clusters/prod"},
+					{Name: "prod", Flavour: FlavourFlux, Namespace: "default"},
 					{Name: "argo", Flavour: FlavourKSOPS, Namespace: "pki", Path: "x/y"},
 				}, top.Config.Spec.Clusters)
 			},

@@ -101,7 +101,7 @@ func TestLoadMinimalMultiDocument(t *testing.T) {
 	v, rb := api.Spec.Get()
 	assert.Equal(t, DefaultLeafValidity, v)
 	assert.Equal(t, DefaultLeafValidity/3, rb)
-	assert.Equal(t, Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default", Path: "clusters/dev"}, top.Cluster("dev"))
+	assert.Equal(t, Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default"}, top.Cluster("dev"))
 }
 
 const (

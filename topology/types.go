@@ -163,6 +163,9 @@ type ConfigSpec struct {
 	// Clusters lists the delivery targets. A cluster referenced by a SecretRef
 	// but not listed here gets the defaults (flux, namespace "default", reconciler recipients only).
 	Clusters []Cluster `json:"clusters,omitempty"`
+	// AllowDelete names objects ("<Kind>/<name>") a plan may delete although
+	// the destruction guard would refuse: a CA, or most of the objects.
+	AllowDelete []string `json:"allowDelete,omitempty"`
 }
 
 // Recipients are age public keys ("age1...").

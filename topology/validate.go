@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -106,7 +105,6 @@ func (v *validator) config() {
 	v.recipients(o, "spec.reconciler.breakGlass", c.Spec.Reconciler.BreakGlass)
 
 	names := map[string]int{}
-	paths := map[string]int{}
 	for i, cl := range c.Spec.Clusters {
 		f := fmt.Sprintf("spec.clusters[%d]", i)
 		switch first, dup := names[cl.Name]; {
@@ -125,16 +123,10 @@ func (v *validator) config() {
 		if !isDNS1123Label(cl.Namespace) {
 			v.add(o, f+".namespace", fmt.Sprintf("invalid namespace %q", cl.Namespace), allowedNamespace)
 		}
-		clean := path.Clean(cl.Path)
-		switch first, dup := paths[clean]; {
-		case !filepath.IsLocal(filepath.FromSlash(cl.Path)) || strings.Contains(cl.Path, `\`):
+		// Where a path may not go (ca/, another overlay) is the state
+		// layout's to say: plan checks it.
+		if cl.Path != "" && (!filepath.IsLocal(filepath.FromSlash(cl.Path)) || strings.Contains(cl.Path, `\`)) {
 			v.add(o, f+".path", fmt.Sprintf("invalid overlay path %q", cl.Path), "a relative slash-separated path inside the state repo")
-		case clean == "ca" || strings.HasPrefix(clean, "ca/"):
-			v.add(o, f+".path", fmt.Sprintf("overlay path %q is inside ca/, which holds the CA keys", cl.Path), "any other relative path")
-		case dup:
-			v.add(o, f+".path", fmt.Sprintf("overlay path %q is also used by spec.clusters[%d]", cl.Path, first), "")
-		default:
-			paths[clean] = i
 		}
 		v.recipients(o, f+".recipients", cl.Recipients)
 	}

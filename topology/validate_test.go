@@ -635,11 +635,9 @@ spec:
 `,
 			want: []string{
 				`bad.yaml:6:13: spec.clusters[1].name: duplicate cluster "prod", first at spec.clusters[0]`,
-				`bad.yaml:6:7: spec.clusters[1].path: overlay path "clusters/prod" is also used by spec.clusters[0]`,
 				`bad.yaml:7:16: spec.clusters[1].flavour: unknown flavour "argo" (one of flux, ksops)`,
 				`bad.yaml:8:13: spec.clusters[2].name: invalid cluster name "Bad"`,
 				`bad.yaml:9:18: spec.clusters[2].namespace: invalid namespace "Kube"`,
-				`bad.yaml:10:13: spec.clusters[2].path: overlay path "ca/keys" is inside ca/, which holds the CA keys`,
 			},
 		},
 		{

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gitca-dev/gitca/gitsync"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
 )
 
 const deployDir = "../../examples/deploy"
@@ -156,7 +157,7 @@ func exampleSecretKeys(t *testing.T) map[string][]string {
 			out[s.Name] = append(out[s.Name], k)
 		}
 	}
-	findings, err := secrets.ScanPlaintextKeys(deployDir)
+	findings, err := state.ScanPlaintextKeys(deployDir)
 	require.NoError(t, err)
 	assert.Empty(t, findings)
 	return out

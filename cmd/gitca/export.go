@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitca-dev/gitca/export"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
 )
 
@@ -19,7 +21,7 @@ func newExportCmd() *cobra.Command {
 }
 
 func newExportKubeadmCmd() *cobra.Command {
-	var state, cluster, node, out string
+	var stateDir, cluster, node, out string
 	cmd := &cobra.Command{
 		Use:   "kubeadm",
 		Short: "Write one node's kubeadm PKI and kubeconfigs (/etc/kubernetes layout), keys decrypted",
@@ -36,14 +38,14 @@ the node, into /etc/kubernetes.`,
 			if err != nil {
 				return fmt.Errorf("export needs an age identity: %w", err)
 			}
-			st, err := secrets.ReadState(state)
+			st, err := plan.ReadState(stateDir)
 			if err != nil {
 				return err
 			}
 			if len(st.Files) == 0 {
-				return errors.New("--state " + state + " is empty: run gitca render first")
+				return errors.New("--state " + stateDir + " is empty: run gitca render first")
 			}
-			files, err := secrets.ExportKubeadm(st, ids, cluster, node, out)
+			files, err := export.Kubeadm(st, ids, cluster, node, out)
 			if err != nil {
 				return err
 			}
@@ -53,7 +55,7 @@ the node, into /etc/kubernetes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&state, "state", "", "state directory (required)")
+	cmd.Flags().StringVar(&stateDir, "state", "", "state directory (required)")
 	cmd.Flags().StringVar(&cluster, "cluster", "", "kubeadm cluster (optional when the state holds one)")
 	cmd.Flags().StringVar(&node, "node", "", "node whose per-node certificates and kubelet.conf to write (default: the first by name)")
 	cmd.Flags().StringVar(&out, "out", "", "output directory, e.g. /etc/kubernetes (required)")

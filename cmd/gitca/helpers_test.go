@@ -15,7 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
 )
 
 // execEnv makes the test binary behave as the gitca binary, so tests run the
@@ -202,7 +204,7 @@ func (e *env) usePlainBinary(t testing.TB) {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	id, _, err := secrets.GenerateAgeKey()
+	id, _, err := secrets.GenerateAgeKey(time.Now())
 	require.NoError(t, err)
 	keyFile := filepath.Join(t.TempDir(), "age.key")
 	require.NoError(t, os.WriteFile(keyFile, id, 0o600))
@@ -311,9 +313,9 @@ func files(t testing.TB, bare, rev string) []string {
 }
 
 // readState reads the public material of a commit.
-func readState(t testing.TB, bare, rev string) *secrets.State {
+func readState(t testing.TB, bare, rev string) *state.State {
 	t.Helper()
-	st, err := secrets.ReadState(checkout(t, bare, rev))
+	st, err := plan.ReadState(checkout(t, bare, rev))
 	require.NoError(t, err)
 	return st
 }

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitca-dev/gitca/state"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/gitca-dev/gitca/secrets"
 )
 
 // TestReconcileRace starts 4 reconciler processes at once against one state
@@ -143,7 +142,7 @@ func leafPaths(names []string) []string {
 // requireConsistentCAs checks that each CA's certificate is the same in
 // every file that carries it (its own record, copies, chains, ca.crt) and
 // that no object is recorded twice.
-func requireConsistentCAs(t testing.TB, st *secrets.State) {
+func requireConsistentCAs(t testing.TB, st *state.State) {
 	t.Helper()
 	bySubject := map[string][]byte{}
 	for id, obj := range st.Primary {
@@ -154,7 +153,7 @@ func requireConsistentCAs(t testing.TB, st *secrets.State) {
 		}
 	}
 	require.Len(t, bySubject, 3)
-	objs := make([]*secrets.Object, 0, len(st.Primary)+len(st.Copies))
+	objs := make([]*state.Object, 0, len(st.Primary)+len(st.Copies))
 	for _, o := range st.Primary {
 		objs = append(objs, o)
 	}

@@ -23,10 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gitca-dev/gitca/gitsync"
-	"github.com/gitca-dev/gitca/render"
-	"github.com/gitca-dev/gitca/secrets"
-	"github.com/gitca-dev/gitca/topology"
+	"github.com/gitca-dev/gitca/plan"
+	gstate "github.com/gitca-dev/gitca/state"
 )
 
 // TestReconcileCommitsOnceThenNothingThenRenewals is the life of a state
@@ -44,16 +42,22 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 	assert.Equal(t, "1", git(t, state, "rev-list", "--count", "main"))
 	msg := git(t, state, "log", "-1", "--format=%B", "main")
 	lines := strings.Split(msg, "\n")
-	assert.Equal(t, "gitca: 8 create", lines[0])
-	for _, id := range []string{"CertificateAuthority/root", "CertificateAuthority/issuing", "CertificateAuthority/other",
-		"Certificate/web", "Certificate/client", "Certificate/db-peer", "KeyPair/sa", "Kubeconfig/ops"} {
-		assert.Contains(t, lines, "create "+id+": missing")
+	assert.Equal(t, "gitca: 8 create; 15 file(s) written", lines[0])
+	// One line per file, the same list as the plan: records, the bundle,
+	// the binding, the overlay, its Flux object, .sops.yaml and the index.
+	for path, id := range map[string]string{"ca/root.yaml": "CertificateAuthority/root", "ca/issuing.yaml": "CertificateAuthority/issuing",
+		"ca/other.yaml": "CertificateAuthority/other", "clusters/prod/pki/secret-web.yaml": "Certificate/web",
+		"clusters/prod/pki/secret-client.yaml": "Certificate/client", "clusters/prod/pki/secret-db-peer.yaml": "Certificate/db-peer",
+		"clusters/prod/pki/secret-sa.yaml": "KeyPair/sa", "clusters/prod/pki/secret-ops.yaml": "Kubeconfig/ops"} {
+		assert.Contains(t, lines, "create "+path+": create ("+id+"); missing")
 	}
+	assert.Contains(t, msg, "create clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml: rbac-changed (grants ClusterRole view to Group kubeconfig:ops)")
+	assert.Len(t, lines, 1+1+15+1+1, "summary, blank, 15 files, blank, trailer")
 	assert.Equal(t, topoHead, git(t, state, "log", "-1", "--format=%(trailers:key=Gitca-Topology-Commit,valueonly)", "main"))
 	assert.Equal(t, fmt.Sprintf("gitca <gitca@localhost>|gitca <gitca@localhost>|%d", t0.Unix()),
 		git(t, state, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%at", "main"))
 	tree := checkout(t, state, "main")
-	findings, err := secrets.ScanPlaintextKeys(tree)
+	findings, err := gstate.ScanPlaintextKeys(tree)
 	require.NoError(t, err)
 	assert.Empty(t, findings)
 	requireCacheClean(t, cache)
@@ -68,10 +72,10 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 	before := readState(t, state, "main")
 	e.mustRun(t, reconcileArgs(topo.bare, state, cache, later)...)
 	assert.Equal(t, "2", git(t, state, "rev-list", "--count", "main"))
-	assert.Equal(t, "gitca: 4 rekey, 4 keep", git(t, state, "log", "-1", "--format=%s", "main"))
+	assert.Equal(t, "gitca: 4 rekey, 4 keep; 5 file(s) written", git(t, state, "log", "-1", "--format=%s", "main"))
 	changed := strings.Split(git(t, state, "show", "--format=", "--name-only", "main"), "\n")
 	assert.Equal(t, []string{
-		secrets.IndexPath,
+		plan.IndexPath,
 		"clusters/prod/pki/secret-client.yaml",
 		"clusters/prod/pki/secret-db-peer.yaml",
 		"clusters/prod/pki/secret-ops.yaml",
@@ -114,7 +118,7 @@ func TestReconcilePushBranch(t *testing.T) {
 	proposal := tip(t, state, "gitca/proposal")
 	require.NotEmpty(t, proposal)
 	assert.Equal(t, mainTip, git(t, state, "rev-parse", proposal+"^"), "the proposal builds on the state branch")
-	assert.Equal(t, []string{secrets.IndexPath, "clusters/prod/kustomization.yaml", "clusters/prod/pki/secret-web.yaml"},
+	assert.Equal(t, []string{plan.IndexPath, "clusters/prod/kustomization.yaml", "clusters/prod/pki/secret-web.yaml"},
 		strings.Split(git(t, state, "show", "--format=", "--name-only", proposal), "\n"))
 	md, err := os.ReadFile(planFile)
 	require.NoError(t, err)
@@ -374,73 +378,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func TestCommitMessage(t *testing.T) {
-	act := func(kind render.ActionKind, id string, reasons ...render.Reason) *render.Action {
-		return &render.Action{ID: id, Action: kind, Reasons: reasons}
-	}
-	cases := []struct {
-		name string
-		plan *render.Plan
-		tree *render.Tree
-		want string
-	}{
-		{
-			name: "one line per change, keeps only counted",
-			plan: &render.Plan{Actions: []*render.Action{
-				act(render.ActionCreate, "Certificate/web", render.Reason{Code: "missing"}),
-				act(render.ActionKeep, "CertificateAuthority/root"),
-				act(render.ActionRekey, "Kubeconfig/ops", render.Reason{Code: "expired", Detail: "expired 2026-12-23"}, render.Reason{Code: "rotation-policy"}),
-			}},
-			tree: &render.Tree{Write: map[string][]byte{"x": nil}},
-			want: "gitca: 1 create, 1 rekey, 1 keep\n\ncreate Certificate/web: missing\nrekey Kubeconfig/ops: expired (expired 2026-12-23); rotation-policy\n",
-		},
-		{
-			name: "everything kept but files differ",
-			plan: &render.Plan{Actions: []*render.Action{act(render.ActionKeep, "CertificateAuthority/root")}},
-			tree: &render.Tree{Write: map[string][]byte{"clusters/prod/kustomization.yaml": nil}, Delete: []string{"clusters/old/kustomization.yaml"}},
-			want: "gitca: 1 keep\n\nrepair clusters/old/kustomization.yaml\nrepair clusters/prod/kustomization.yaml\n",
-		},
-		{
-			name: "a newline in a reason cannot forge a trailer",
-			plan: &render.Plan{Actions: []*render.Action{act(render.ActionReissue, "Certificate/web", render.Reason{Code: "spec-drift", Detail: "x\nGitca-Topology-Commit: forged"})}},
-			tree: &render.Tree{},
-			want: "gitca: 1 reissue\n\nreissue Certificate/web: spec-drift (x Gitca-Topology-Commit: forged)\n",
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, commitMessage(tc.plan, tc.tree))
-		})
-	}
-}
-
-// TestCheckConverged: the tree a run is about to commit must plan to
-// nothing; a tree missing a file it should hold is refused.
-func TestCheckConverged(t *testing.T) {
-	topo, err := topology.Load(filepath.Join("..", "..", "render", "testdata", "basic"))
-	require.NoError(t, err)
-	_, recipient, err := secrets.GenerateAgeKey()
-	require.NoError(t, err)
-	src, err := gitsync.ParseSource(newBare(t, "state"))
-	require.NoError(t, err)
-	state, err := gitsync.Open(t.Context(), src, t.TempDir(), gitsync.AuthOptions{})
-	require.NoError(t, err)
-	defer state.Unlock()
-
-	opt := render.Options{Now: t0, Recipients: render.ResolveRecipients(topo, []string{recipient})}
-	st, err := secrets.ReadState(state.Dir())
-	require.NoError(t, err)
-	res, err := render.Render(t.Context(), topo, st, opt, nil, rand.Reader)
-	require.NoError(t, err)
-	require.NoError(t, render.Write(state.Dir(), res.Tree))
-	r := &reconciler{}
-	require.NoError(t, r.checkConverged(topo, state, opt))
-
-	require.NoError(t, os.Remove(filepath.Join(state.Dir(), "clusters", "prod", "pki", "secret-web.yaml")))
-	err = r.checkConverged(topo, state, opt)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "does not converge")
-	assert.Contains(t, err.Error(), "create Certificate/web")
 }

@@ -10,8 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -22,6 +25,8 @@ type commonFlags struct {
 	now      string
 	output   string
 	verify   bool
+	// allowDestroy lifts the destruction guard (plan.Options.AllowDestroy).
+	allowDestroy bool
 }
 
 func (f *commonFlags) register(cmd *cobra.Command, outputs string) {
@@ -30,6 +35,7 @@ func (f *commonFlags) register(cmd *cobra.Command, outputs string) {
 	cmd.Flags().StringVar(&f.now, "now", "", "pretend the run happens at this RFC3339 time (\"what happens on that date\")")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: "+outputs)
 	cmd.Flags().BoolVar(&f.verify, "verify", false, "open every record to check its SOPS MAC and that its key matches its certificate (needs an age identity); without it only records changed outside gitca are checked, when an identity is set")
+	cmd.Flags().BoolVar(&f.allowDestroy, "allow-destroy", false, "let the plan delete CAs or more than half of the objects (refused otherwise, naming them; or list them in the Config's spec.allowDelete)")
 	_ = cmd.MarkFlagRequired("topology")
 	_ = cmd.MarkFlagRequired("state")
 }
@@ -66,7 +72,7 @@ func loadTopology(dir, where string) (*topology.Topology, error) {
 // inputs are what plan and render start from.
 type inputs struct {
 	topology *topology.Topology
-	state    *secrets.State
+	state    *state.State
 	opt      render.Options
 	ids      *secrets.Identities // nil when none is configured
 }
@@ -81,7 +87,7 @@ func (f *commonFlags) load() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := secrets.ReadState(f.state)
+	st, err := plan.ReadState(f.state)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +95,7 @@ func (f *commonFlags) load() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := render.Options{Now: now, Recipients: render.ResolveRecipients(t, secrets.RecipientsFromEnv()), Verify: f.verify}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, secrets.RecipientsFromEnv()), AllowDestroy: f.allowDestroy}, Verify: f.verify}
 	return &inputs{topology: t, state: st, opt: opt, ids: ids}, nil
 }
 
@@ -117,7 +123,7 @@ func newPlanCmd() *cobra.Command {
 				return err
 			}
 			// Planning needs no key; one that is set checks what was edited by hand.
-			p, err := render.CheckAndPlan(in.topology, in.state, in.opt, in.ids)
+			p, err := render.Plan(in.topology, in.state, in.opt, in.ids)
 			if err != nil {
 				return err
 			}
@@ -136,7 +142,7 @@ func newPlanCmd() *cobra.Command {
 	return cmd
 }
 
-func printPlan(w io.Writer, p *render.Plan, output string, all bool) error {
+func printPlan(w io.Writer, p *plan.Plan, output string, all bool) error {
 	switch output {
 	case "json":
 		return p.WriteJSON(w)
@@ -187,7 +193,7 @@ key must sign or be carried over.`,
 			if err != nil {
 				return err
 			}
-			if err := render.Write(f.state, res.Tree); err != nil {
+			if err := emit.Write(f.state, res.Tree); err != nil {
 				return fmt.Errorf("writing %s: %w", f.state, err)
 			}
 			if err := printPlan(cmd.OutOrStdout(), res.Plan, f.output, false); err != nil {
@@ -228,7 +234,7 @@ func newKeygenCmd() *cobra.Command {
 			if out == "" {
 				return errors.New("--out is required: the identity is a secret and is never printed")
 			}
-			identity, recipient, err := secrets.GenerateAgeKey()
+			identity, recipient, err := secrets.GenerateAgeKey(time.Now())
 			if err != nil {
 				return err
 			}

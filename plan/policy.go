@@ -1,0 +1,331 @@
+package plan
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gitca-dev/gitca/state"
+)
+
+// Reason codes. Each is produced by exactly one policy function below, so a
+// reason in a plan can be traced to the rule that raised it.
+const (
+	ReasonMissing           = "missing"
+	ReasonSpecDrift         = "spec-drift"
+	ReasonRenewalWindow     = "renewal-window"
+	ReasonExpired           = "expired"
+	ReasonIssuerRekeyed     = "issuer-rekeyed"
+	ReasonIssuerReissued    = "issuer-reissued"
+	ReasonIssuerRenewed     = "issuer-renewed"
+	ReasonRotation          = "rotation-policy"
+	ReasonRecipients        = "recipients-changed"
+	ReasonMoved             = "moved"
+	ReasonDamaged           = "damaged"
+	ReasonOrphaned          = "orphaned"
+	ReasonTargetChanged     = "target-changed"
+	ReasonUnknownRecipients = "recipients-unknown"
+
+	// Reasons a derived file (not a record) changes.
+	ReasonCASigned       = "ca-signed"       // a CA it holds gets a new certificate in this run
+	ReasonBundleChanged  = "bundle-changed"  // certificates enter or leave
+	ReasonRBACChanged    = "rbac-changed"    // a grant is added, changed or revoked
+	ReasonOverlayChanged = "overlay-changed" // an overlay gains or loses resources
+	ReasonContentChanged = "content-changed" // other bytes: edited outside gitca, or produced differently
+	ReasonIndex          = "index"           // the state index follows its records
+)
+
+// Reason is one named cause for an action, with a human detail.
+type Reason struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (r Reason) String() string {
+	if r.Detail == "" {
+		return r.Code
+	}
+	return r.Code + " (" + r.Detail + ")"
+}
+
+// policyInput is what every policy function sees: the desired object, what the
+// state holds for it (nil if nothing), the time of the run, and what the plan
+// already decided for the object's issuer.
+type policyInput struct {
+	d      *Desired
+	o      *state.Object
+	now    time.Time
+	issuer *Action // nil for roots and key pairs
+}
+
+// A policy inspects one object and returns the reasons it raises, with the
+// action those reasons call for. Policies never look at private values.
+type policy struct {
+	name string
+	kind ActionKind
+	fn   func(policyInput) []Reason
+}
+
+// certPolicies is evaluated for every certificate-bearing object, in order;
+// the strongest action wins (see ActionKind.strength), all reasons are kept.
+var certPolicies = []policy{
+	{ReasonMissing, ActionCreate, missing},
+	{ReasonDamaged, ActionRekey, damaged},
+	{ReasonSpecDrift, ActionReissue, specDrift},
+	{ReasonIssuerRekeyed, ActionReissue, issuerRekeyed},
+	{ReasonIssuerReissued, ActionReissue, issuerReissued},
+	{ReasonExpired, ActionRenew, expired},
+	{ReasonRenewalWindow, ActionRenew, inRenewalWindow},
+	{ReasonIssuerRenewed, ActionUpdateChain, issuerRenewed},
+	{ReasonMoved, ActionReencrypt, moved},
+	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+}
+
+// keyPairPolicies apply to bare key pairs: they have no certificate to expire.
+var keyPairPolicies = []policy{
+	{ReasonMissing, ActionCreate, missing},
+	{ReasonDamaged, ActionRekey, damaged},
+	{ReasonSpecDrift, ActionRekey, keyDrift},
+	{ReasonMoved, ActionReencrypt, moved},
+	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+}
+
+func missing(in policyInput) []Reason {
+	if in.o == nil {
+		return []Reason{{Code: ReasonMissing}}
+	}
+	return nil
+}
+
+// damaged covers records whose public parts cannot be trusted: unparseable
+// certificates, unsealed files, certificates that no longer chain to their issuer.
+func damaged(in policyInput) []Reason {
+	if in.o == nil {
+		return nil
+	}
+	var out []Reason
+	for _, p := range in.o.Problems {
+		out = append(out, Reason{Code: ReasonDamaged, Detail: p})
+	}
+	if in.d.Kind != KindKeyPair && !in.o.HasCert() && len(in.o.Problems) == 0 {
+		out = append(out, Reason{Code: ReasonDamaged, Detail: "no certificate in tls.crt"})
+	}
+	if in.o.Annotations[state.AnnotationSpec] == "" {
+		out = append(out, Reason{Code: ReasonDamaged, Detail: "no readable " + state.AnnotationSpec + " annotation"})
+	}
+	// A chain that no longer verifies shows as an authority key id that is not the
+	// issuer's: issuerRekeyed names it. Comparing key ids rather than verifying
+	// signatures keeps a no-op plan over ten thousand certificates cheap.
+	return out
+}
+
+// specDrift compares the stored normalized spec field by field and names each difference.
+func specDrift(in policyInput) []Reason {
+	if in.o == nil {
+		return nil
+	}
+	// The common case, nothing changed, costs one string comparison.
+	if in.o.Annotations[state.AnnotationSpecHash] == in.d.Hash() {
+		return nil
+	}
+	old, ok := storedShape(in.o)
+	if !ok {
+		if in.o.Annotations[state.AnnotationSpec] == "" {
+			return nil // damaged says so
+		}
+		return []Reason{{Code: ReasonSpecDrift, Detail: "stored spec unreadable"}}
+	}
+	if old.Hash() == in.d.Hash() {
+		return nil
+	}
+	var diffs []string
+	cmp := func(field, a, b string) {
+		if a != b {
+			diffs = append(diffs, fmt.Sprintf("%s %s → %s", field, orNone(a), orNone(b)))
+		}
+	}
+	cmp("issuer", old.Issuer, in.d.Shape.Issuer)
+	cmp("commonName", old.CommonName, in.d.Shape.CommonName)
+	cmp("organizations", strings.Join(old.Organizations, ","), strings.Join(in.d.Shape.Organizations, ","))
+	cmp("organizationalUnits", strings.Join(old.OrgUnits, ","), strings.Join(in.d.Shape.OrgUnits, ","))
+	cmp("countries", strings.Join(old.Countries, ","), strings.Join(in.d.Shape.Countries, ","))
+	cmp("localities", strings.Join(old.Localities, ","), strings.Join(in.d.Shape.Localities, ","))
+	cmp("profile", old.Profile, in.d.Shape.Profile)
+	cmp("dnsNames", strings.Join(old.DNSNames, ","), strings.Join(in.d.Shape.DNSNames, ","))
+	cmp("ipAddresses", strings.Join(old.IPAddresses, ","), strings.Join(in.d.Shape.IPAddresses, ","))
+	cmp("uris", strings.Join(old.URIs, ","), strings.Join(in.d.Shape.URIs, ","))
+	cmp("keyAlgorithm", old.KeyAlgorithm, in.d.Shape.KeyAlgorithm)
+	cmp("validity", old.Validity, in.d.Shape.Validity)
+	cmp("pathLen", intText(old.PathLen), intText(in.d.Shape.PathLen))
+	cmp("imported", old.Imported, in.d.Shape.Imported)
+	if len(diffs) == 0 {
+		diffs = append(diffs, "spec changed")
+	}
+	out := make([]Reason, len(diffs))
+	for i, d := range diffs {
+		out[i] = Reason{Code: ReasonSpecDrift, Detail: d}
+	}
+	return out
+}
+
+// keyDrift is spec drift for key pairs: only the algorithm matters.
+func keyDrift(in policyInput) []Reason {
+	if in.o == nil {
+		return nil
+	}
+	old, ok := storedShape(in.o)
+	if !ok || old.KeyAlgorithm == in.d.Shape.KeyAlgorithm {
+		return nil
+	}
+	return []Reason{{Code: ReasonSpecDrift, Detail: fmt.Sprintf("keyAlgorithm %s → %s", old.KeyAlgorithm, in.d.Shape.KeyAlgorithm)}}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func intText(p *int) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprint(*p)
+}
+
+// issuerRekeyed: the issuer gets a new key in this run, or the stored certificate
+// was signed by a key the issuer no longer has.
+func issuerRekeyed(in policyInput) []Reason {
+	if in.o == nil || in.issuer == nil {
+		return nil
+	}
+	if in.issuer.NewKey() {
+		return []Reason{{Code: ReasonIssuerRekeyed, Detail: in.d.Shape.Issuer + " gets a new key"}}
+	}
+	if ski := in.issuer.ski(); len(in.o.AKI) > 0 && len(ski) > 0 && !bytes.Equal(in.o.AKI, ski) {
+		return []Reason{{Code: ReasonIssuerRekeyed, Detail: "signed by an older key of " + in.d.Shape.Issuer}}
+	}
+	return nil
+}
+
+// issuerReissued: the issuer's subject changes in this run (same key), so the
+// issuer name in every certificate below it must change too.
+func issuerReissued(in policyInput) []Reason {
+	if in.o == nil || in.issuer == nil || in.issuer.NewKey() {
+		return nil
+	}
+	if in.issuer.Action == ActionReissue && in.issuer.subjectChanged {
+		return []Reason{{Code: ReasonIssuerReissued, Detail: in.d.Shape.Issuer + " subject changes"}}
+	}
+	return nil
+}
+
+func expired(in policyInput) []Reason {
+	if in.o == nil || in.o.NotAfter.IsZero() || in.now.Before(in.o.NotAfter) {
+		return nil
+	}
+	return []Reason{{Code: ReasonExpired, Detail: "expired " + in.o.NotAfter.UTC().Format(time.RFC3339)}}
+}
+
+// inRenewalWindow follows cert-manager: renew once now ≥ notAfter − renewBefore.
+func inRenewalWindow(in policyInput) []Reason {
+	if in.o == nil || in.o.NotAfter.IsZero() || !in.now.Before(in.o.NotAfter) || in.d.RenewBefore <= 0 {
+		return nil
+	}
+	at := in.o.NotAfter.Add(-in.d.RenewBefore)
+	if in.now.Before(at) {
+		return nil
+	}
+	return []Reason{{Code: ReasonRenewalWindow, Detail: "renew from " + at.UTC().Format(time.RFC3339)}}
+}
+
+// issuerRenewed: the issuer keeps its key but gets a new certificate; this
+// certificate still verifies, only the chain stored beside it changes.
+func issuerRenewed(in policyInput) []Reason {
+	if in.o == nil || in.issuer == nil || in.issuer.NewKey() {
+		return nil
+	}
+	if in.issuer.NewCert() {
+		return []Reason{{Code: ReasonIssuerRenewed, Detail: in.d.Shape.Issuer + " renewed, chain update only"}}
+	}
+	return nil
+}
+
+func moved(in policyInput) []Reason {
+	if in.o == nil || in.o.Path == in.d.Path {
+		return nil
+	}
+	return []Reason{{Code: ReasonMoved, Detail: in.o.Path + " → " + in.d.Path}}
+}
+
+// recipientsChanged compares who can open the file; unknown desired recipients
+// (no Config and no SOPS_AGE_RECIPIENTS at plan time) are not a change.
+func recipientsChanged(in policyInput) []Reason {
+	if in.o == nil || len(in.d.Recipients) == 0 || len(in.o.Recipients) == 0 {
+		return nil
+	}
+	if equalStrings(in.o.Recipients, in.d.Recipients) {
+		return nil
+	}
+	return []Reason{{Code: ReasonRecipients, Detail: fmt.Sprintf("%d → %d age recipients", len(in.o.Recipients), len(in.d.Recipients))}}
+}
+
+func equalStrings(a, b []string) bool {
+	a, b = sortedCopy(a), sortedCopy(b)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// evaluate runs a policy chain and folds the result into one action and
+// whether that action makes a new private key.
+func evaluate(chain []policy, in policyInput) (ActionKind, bool, []Reason) {
+	kind := ActionKeep
+	var reasons []Reason
+	for _, p := range chain {
+		rs := p.fn(in)
+		if len(rs) == 0 {
+			continue
+		}
+		if p.kind.strength() > kind.strength() {
+			kind = p.kind
+		}
+		reasons = append(reasons, rs...)
+		if p.kind == ActionCreate {
+			break // nothing else can be said about an object that does not exist
+		}
+	}
+	newKey := kind == ActionCreate || kind == ActionRekey
+	// A changed key algorithm always needs a new key.
+	if kind == ActionReissue && in.o != nil {
+		if old, ok := storedShape(in.o); ok && old.KeyAlgorithm != in.d.Shape.KeyAlgorithm {
+			kind, newKey = ActionRekey, true
+		}
+	}
+	// A renewal or reissue under rotationPolicy Always makes a new key too.
+	if r := rotation(in, kind); r != nil {
+		if kind == ActionRenew {
+			kind = ActionRekey
+		}
+		newKey = true
+		reasons = append(reasons, *r)
+	}
+	return kind, newKey, reasons
+}
+
+// rotation is the key rotation policy: Always makes a new key whenever a
+// certificate is renewed or reissued, Never keeps the key.
+func rotation(in policyInput, kind ActionKind) *Reason {
+	if (kind == ActionRenew || kind == ActionReissue) && in.d.Rotation == "Always" {
+		return &Reason{Code: ReasonRotation, Detail: "rotationPolicy Always: new private key"}
+	}
+	return nil
+}

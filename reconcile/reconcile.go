@@ -1,0 +1,455 @@
+// Package reconcile is the GitOps loop: pull the topology and the state, plan,
+// render, and land one commit (or propose it on a branch), once or on an
+// interval. Clock, randomness and logger are injected; cmd/gitca only turns
+// flags into Options.
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/gitsync"
+	"github.com/gitca-dev/gitca/plan"
+	"github.com/gitca-dev/gitca/render"
+	"github.com/gitca-dev/gitca/secrets"
+	"github.com/gitca-dev/gitca/state"
+	"github.com/gitca-dev/gitca/topology"
+)
+
+// Trailers of every state commit gitca makes.
+const (
+	// TopologyTrailer links a state commit to the topology revision it was
+	// rendered from, so `git log` of the state answers "which change made this".
+	TopologyTrailer = "Gitca-Topology-Commit"
+	// StateBaseTrailer names the state commit a proposal was built on.
+	StateBaseTrailer = "Gitca-State-Base"
+	// PlanTrailer is a digest of a proposal's plan: re-running a proposal
+	// for the same inputs and the same plan leaves its branch as it is.
+	PlanTrailer = "Gitca-Plan-Digest"
+)
+
+// Options configure a Reconciler.
+type Options struct {
+	Topology, State gitsync.Source
+	CacheDir        string
+	// TopologyAuth and StateAuth are the credentials of each repository:
+	// deploy keys are per repository.
+	TopologyAuth, StateAuth gitsync.AuthOptions
+
+	AuthorName, AuthorEmail string
+	// PushBranch proposes the result on this branch (for a pull request)
+	// instead of pushing to the state branch.
+	PushBranch string
+	// PlanFile receives the plan as markdown after each run, for a pull request.
+	PlanFile string
+	// MaxRetries bounds the attempts when the push is rejected because the
+	// state moved; RetryBase is the first wait.
+	MaxRetries int
+	RetryBase  time.Duration
+	Verify     bool
+	// AllowDestroy lifts the destruction guard (plan.Options.AllowDestroy).
+	AllowDestroy bool
+
+	// Identities open existing keys; Recipients are used when the topology's
+	// Config names none.
+	Identities *secrets.Identities
+	Recipients []string
+
+	Clock  func() time.Time // the run's time
+	Rand   io.Reader        // key generation; nil: crypto/rand
+	Jitter *mrand.Rand      // retry backoff jitter
+	Logger *slog.Logger
+	Out    io.Writer // the plan, as text, for people watching the run
+}
+
+// Reconciler is one configured loop.
+type Reconciler struct{ opt Options }
+
+// New checks options and fills defaults.
+func New(opt Options) (*Reconciler, error) {
+	if opt.Topology == opt.State {
+		return nil, fmt.Errorf("--topology and --state are both %s: give them different branches (#branch) or directories (//dir)", opt.Topology)
+	}
+	if opt.PushBranch != "" && opt.PushBranch == opt.State.Branch {
+		return nil, fmt.Errorf("--push-branch %s is the state branch itself: leave it out to push there", opt.PushBranch)
+	}
+	if opt.AuthorName == "" || opt.AuthorEmail == "" {
+		return nil, errors.New("--author-name and --author-email must not be empty")
+	}
+	if opt.MaxRetries < 1 {
+		return nil, fmt.Errorf("--max-retries %d: need at least 1", opt.MaxRetries)
+	}
+	if opt.PlanFile != "" {
+		// Checked now: the plan is written after the push, and a push
+		// followed by "cannot write the plan" would be a misleading failure.
+		if fi, err := os.Stat(filepath.Dir(opt.PlanFile)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--plan-file %s: its directory does not exist", opt.PlanFile)
+		}
+	}
+	if opt.Identities == nil {
+		return nil, errors.New("reconcile needs the reconciler's age identity (set SOPS_AGE_KEY_FILE)")
+	}
+	if opt.Clock == nil || opt.Jitter == nil {
+		return nil, errors.New("reconcile: Clock and Jitter are required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Out == nil {
+		opt.Out = io.Discard
+	}
+	return &Reconciler{opt: opt}, nil
+}
+
+// Loop runs until ctx is cancelled. A failed run is reported and retried at
+// the next tick rather than ending the loop: the next run starts from a reset
+// cache and converges. Shutdown is not an error.
+func (r *Reconciler) Loop(ctx context.Context, interval time.Duration) error {
+	for {
+		if _, err := r.Once(ctx); err != nil {
+			if ctx.Err() != nil {
+				r.opt.Logger.Info("run interrupted, shutting down", "error", err)
+				return nil
+			}
+			r.opt.Logger.Error("run failed, retrying at the next interval", "interval", interval.String(), "error", err)
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.opt.Logger.Info("shutting down")
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Result is what one run did.
+type Result struct {
+	Plan     *plan.Plan
+	Commit   string // the pushed commit, "" when nothing was pushed
+	Topology string // the topology commit rendered
+	Attempts int
+	// UpToDate is set when a proposal branch already held this run's proposal.
+	UpToDate bool
+
+	pushStarted bool
+}
+
+// Once is one reconcile: it lands at most one commit, and on any failure
+// leaves the remote untouched and the cache reset to it.
+func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
+	o := r.opt
+	// The state is fetched before the topology, and again both on a retry:
+	// every state commit we build on was rendered from a topology revision
+	// its author fetched before pushing, so ours, fetched after, is at least
+	// as new. The other order lets a slow run render an older topology on
+	// top of a newer one's state and delete what the newer one added.
+	st, err := gitsync.Open(ctx, o.State, o.CacheDir, o.StateAuth)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", o.State, err)
+	}
+	defer st.Unlock()
+	topo, err := gitsync.Open(ctx, o.Topology, o.CacheDir, o.TopologyAuth)
+	if err != nil {
+		return nil, fmt.Errorf("topology %s: %w", o.Topology, err)
+	}
+	defer topo.Unlock()
+
+	now := o.Clock().UTC()
+	res := &Result{}
+	err = gitsync.WithRetry(ctx, o.MaxRetries, o.RetryBase, o.Jitter, func(attempt int) error {
+		res.Attempts = attempt + 1
+		if attempt > 0 {
+			o.Logger.Info("the state moved on the remote; re-planning on top of it", "attempt", attempt+1, "of", o.MaxRetries)
+			if err := st.Refresh(ctx); err != nil {
+				return err
+			}
+			if err := topo.Refresh(ctx); err != nil {
+				return fmt.Errorf("topology %s: %w", o.Topology, err)
+			}
+		}
+		t, head, err := r.loadTopology(topo)
+		if err != nil {
+			return err
+		}
+		res.Topology = head
+		return r.attempt(ctx, t, head, st, now, res)
+	})
+	if err != nil {
+		// Reset must happen even when ctx was cancelled: it is what makes
+		// the cache reusable by the next run.
+		if rerr := st.Reset(context.Background()); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("resetting the state cache: %w", rerr))
+		}
+		outcome := "the remote is unchanged"
+		if res.pushStarted && !errors.Is(err, gitsync.ErrRejected) && !errors.Is(err, gitsync.ErrAuth) {
+			// A push cut off after git-receive-pack got the pack may have
+			// moved the ref; either way it is one whole commit or none.
+			outcome = "the push did not complete: the remote holds the previous state or this run's whole commit, and the next run converges"
+		}
+		return nil, fmt.Errorf("reconcile %s: %w (%s)", o.State, err, outcome)
+	}
+	if o.PlanFile != "" {
+		if err := writePlanFile(o.PlanFile, res.Plan); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case res.UpToDate:
+		fmt.Fprintf(o.Out, "proposal %s branch %s is up to date: topology %s and state unchanged, same plan\n", o.State.URL, o.PushBranch, res.Topology)
+	case res.Commit == "":
+		fmt.Fprintf(o.Out, "no changes: the state matches the topology at %s\n", res.Topology)
+	default:
+		where := o.State.String()
+		if o.PushBranch != "" {
+			where = fmt.Sprintf("%s branch %s", o.State.URL, o.PushBranch)
+		}
+		fmt.Fprintf(o.Out, "committed %s to %s: %s\n", res.Commit, where, res.Plan.Summary())
+	}
+	return res, nil
+}
+
+func (r *Reconciler) loadTopology(topo *gitsync.Repo) (*topology.Topology, string, error) {
+	head, ok := topo.Head()
+	if !ok {
+		return nil, "", fmt.Errorf("topology %s: the branch has no commit", r.opt.Topology)
+	}
+	t, err := LoadTopology(topo.Dir(), fmt.Sprintf("at %s (%s)", r.opt.Topology, head))
+	if err != nil {
+		return nil, "", err
+	}
+	return t, head.String(), nil
+}
+
+// LoadTopology loads the topology in dir; where says which in errors.
+func LoadTopology(dir, where string) (*topology.Topology, error) {
+	t, err := topology.Load(dir)
+	var list topology.ErrorList
+	switch {
+	case errors.As(err, &list):
+		return nil, fmt.Errorf("the topology %s is invalid (%d problems):\n%w", where, len(list), err)
+	case err != nil:
+		return nil, fmt.Errorf("topology %s: %w", where, err)
+	}
+	return t, nil
+}
+
+// attempt plans on the state as it is in the cache, writes, checks, commits
+// and pushes. Errors wrapping gitsync.ErrRejected make WithRetry go again.
+func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead string, st *gitsync.Repo, now time.Time, res *Result) error {
+	o := r.opt
+	res.Plan, res.Commit, res.pushStarted, res.UpToDate = nil, "", false, false
+	tree, err := plan.ReadState(st.Dir())
+	if err != nil {
+		return err
+	}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, o.Recipients), AllowDestroy: o.AllowDestroy}, Verify: o.Verify}
+	base := "none"
+	if h, ok := st.Head(); ok {
+		base = h.String()
+	}
+	if o.PushBranch != "" {
+		upToDate, err := r.proposalUpToDate(ctx, t, tree, opt, st, topoHead, base, res)
+		if err != nil || upToDate {
+			return err
+		}
+	}
+	out, err := render.Render(ctx, t, tree, opt, o.Identities, o.Rand)
+	if err != nil {
+		return err
+	}
+	res.Plan = out.Plan
+	if err := out.Plan.WriteText(o.Out, false); err != nil {
+		return err
+	}
+	if out.Tree.Empty() {
+		return nil
+	}
+	if err := emit.Write(st.Dir(), out.Tree); err != nil {
+		return fmt.Errorf("writing the state tree: %w", err)
+	}
+	if err := checkConverged(t, st.Dir(), opt.Options); err != nil {
+		return err
+	}
+	// The whole worktree, not only what this run wrote: a hand-committed key
+	// or a renderer bug must not reach the remote through us either.
+	findings, err := state.ScanPlaintextKeys(st.Root())
+	if err != nil {
+		return err
+	}
+	if len(findings) > 0 {
+		lines := make([]string, len(findings))
+		for i, f := range findings {
+			lines[i] = "  " + f.String()
+		}
+		return fmt.Errorf("refusing to commit: %d private key(s) would land unencrypted:\n%s", len(findings), strings.Join(lines, "\n"))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	trailers := []gitsync.Trailer{{Key: TopologyTrailer, Value: topoHead}}
+	if o.PushBranch != "" {
+		trailers = append(trailers, gitsync.Trailer{Key: StateBaseTrailer, Value: base}, gitsync.Trailer{Key: PlanTrailer, Value: planDigest(out.Plan)})
+	}
+	sig := gitsync.Signature{Name: o.AuthorName, Email: o.AuthorEmail, When: now}
+	h, committed, err := st.Commit(CommitMessage(out.Plan), trailers, sig)
+	if err != nil {
+		return err
+	}
+	if !committed {
+		return nil
+	}
+	// From here on a shutdown signal waits for the push: cutting
+	// git-receive-pack off half-way gains nothing, the ref update is atomic
+	// either way, and a finished push is one less run to redo.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	defer cancel()
+	res.pushStarted = true
+	if o.PushBranch != "" {
+		if err := st.ReplaceBranch(pctx, o.PushBranch); err != nil {
+			return err
+		}
+		// The commit lives on the proposal branch only; keep the cache at
+		// the state branch's tip.
+		if err := st.Reset(pctx); err != nil {
+			return err
+		}
+	} else if err := st.Push(pctx, ""); err != nil {
+		return err
+	}
+	res.Commit = h.String()
+	return nil
+}
+
+// pushTimeout bounds a push that a shutdown signal lets finish: killing
+// git-receive-pack half-way is what we want to avoid, waiting forever too.
+const pushTimeout = 2 * time.Minute
+
+// proposalUpToDate reports whether the proposal branch already holds what this
+// run would propose: built from the same topology commit, on the same state
+// commit, with the same plan. Then nothing is signed and nothing is pushed,
+// so the pull request under review does not change under the reviewer's feet.
+// Otherwise it logs what moved, and the proposal is rebuilt.
+func (r *Reconciler) proposalUpToDate(ctx context.Context, t *topology.Topology, tree *state.State, opt render.Options, st *gitsync.Repo, topoHead, base string, res *Result) (bool, error) {
+	prev, ok, err := st.BranchHead(ctx, r.opt.PushBranch)
+	if err != nil || !ok {
+		return false, err
+	}
+	p, err := render.Plan(t, tree, opt, r.opt.Identities)
+	if err != nil {
+		return false, err
+	}
+	var moved []string
+	if was := prev.Trailers[TopologyTrailer]; was != topoHead {
+		moved = append(moved, fmt.Sprintf("topology %s → %s", orNone(was), topoHead))
+	}
+	if was := prev.Trailers[StateBaseTrailer]; was != base {
+		moved = append(moved, fmt.Sprintf("state %s → %s", orNone(was), base))
+	}
+	if was := prev.Trailers[PlanTrailer]; was != planDigest(p) && len(moved) == 0 {
+		moved = append(moved, "the plan changed (a renewal window opened, or a record was changed outside gitca)")
+	}
+	if len(moved) > 0 {
+		r.opt.Logger.Info("rebuilding the proposal", "branch", r.opt.PushBranch, "moved", strings.Join(moved, "; "))
+		fmt.Fprintf(r.opt.Out, "rebuilding proposal branch %s: %s\n", r.opt.PushBranch, strings.Join(moved, "; "))
+		return false, nil
+	}
+	res.Plan, res.UpToDate = p, true
+	return true, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// planDigest identifies a plan by what it changes and why.
+func planDigest(p *plan.Plan) string {
+	sum := sha256.Sum256([]byte(strings.Join(p.Lines(), "\n")))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// checkConverged reads back the tree just written, public material only, and
+// plans again: anything but "nothing to do" means the tree is not what the
+// renderer meant to write (a damaged file, a renderer bug), and committing it
+// would make every following run commit again.
+func checkConverged(t *topology.Topology, dir string, opt plan.Options) error {
+	tree, err := plan.ReadState(dir)
+	if err != nil {
+		return fmt.Errorf("reading back the rendered tree: %w", err)
+	}
+	opt.AllowDestroy = true // what is left to delete was already allowed
+	p, err := plan.Make(t, tree, opt)
+	if err != nil {
+		return fmt.Errorf("re-planning the rendered tree: %w", err)
+	}
+	if !p.Changes() {
+		return nil
+	}
+	left := p.Lines()
+	for i, l := range left {
+		left[i] = "  " + l
+	}
+	return fmt.Errorf("refusing to commit: the rendered tree does not converge, a second plan still wants:\n%s", strings.Join(left, "\n"))
+}
+
+// CommitMessage is "gitca: <summary>", then one line per file the commit
+// writes or deletes, with its reasons: the same list as the plan, so `git log`
+// of the state repository reads as an audit log.
+func CommitMessage(p *plan.Plan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gitca: %s\n", p.Summary())
+	if lines := p.Lines(); len(lines) > 0 {
+		b.WriteString("\n")
+		for _, l := range lines {
+			// A newline in a reason must not start a line that git would
+			// take for a trailer.
+			b.WriteString(strings.ReplaceAll(l, "\n", " "))
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// writePlanFile writes the markdown plan atomically so a CI step reading it
+// never sees half a file.
+func writePlanFile(path string, p *plan.Plan) error {
+	var b bytes.Buffer
+	if err := p.WriteMarkdown(&b); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plan-*")
+	if err != nil {
+		return fmt.Errorf("--plan-file: %w", err)
+	}
+	_, err = tmp.Write(b.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--plan-file: %w", err)
+	}
+	return nil
+}
