@@ -27,6 +27,9 @@ test: tools lint test-unit
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+	@# The plan's property test in full (300 random edit sequences); under
+	@# -race above it runs 20.
+	$(GO) test -count=1 -run TestPlanIsTheWholeTruth ./render/
 
 ## e2e: boot a real etcd + kube-apiserver from an exported PKI (builds kube-apiserver once, ~15 min, cached)
 e2e: tools build

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -241,7 +242,6 @@ func (p *Plan) addFile(f *File) {
 // manages and no longer produces, and the index.
 func (p *Plan) planFiles(st *state.State) error {
 	wanted := map[string]bool{IndexPath: true}
-	records := 0
 	writeAction := func(path string) FileAction {
 		if st.Has(path) {
 			return FileUpdate
@@ -266,7 +266,6 @@ func (p *Plan) planFiles(st *state.State) error {
 				f.Recipients = recipientDiff(a.Stored.Recipients, a.Desired.Recipients)
 			}
 			p.addFile(f)
-			records++
 		}
 		if c := a.Desired.Copy; c != nil {
 			f := &File{Path: c.Path, Kind: FileCACopy, Action: writeAction(c.Path), Owner: a.ID, Reasons: reasons}
@@ -274,18 +273,15 @@ func (p *Plan) planFiles(st *state.State) error {
 				f.Recipients = recipientDiff(old.Recipients, p.Recipients.ForCluster(c.Cluster))
 			}
 			p.addFile(f)
-			records++
 		}
 	}
 	for _, a := range p.Objects {
 		switch {
 		case a.Action == ActionDelete:
 			p.addFile(&File{Path: a.Path, Kind: FileRecord, Action: FileDelete, Owner: a.ID, Reasons: a.Reasons})
-			records++
 		case a.OldPath != "" && !wanted[a.OldPath]:
 			p.addFile(&File{Path: a.OldPath, Kind: FileRecord, Action: FileDelete, Owner: a.ID,
 				Reasons: []Reason{{Code: ReasonMoved, Detail: "moved to " + a.Path}}})
-			records++
 		}
 	}
 
@@ -310,35 +306,94 @@ func (p *Plan) planFiles(st *state.State) error {
 		p.addFile(f)
 	}
 
+	// What gitca wrote and no longer produces goes: anything in its
+	// directories, and elsewhere (an overlay whose spec.clusters[].path was
+	// changed or removed) every record and every object labelled as gitca's,
+	// then the kustomizations left listing nothing else.
+	var kustomizations []string
 	for _, path := range st.Files {
-		if wanted[path] || !p.Layout.Managed(path) || p.byPath[path] != nil {
+		if wanted[path] || p.byPath[path] != nil {
+			continue
+		}
+		old, _ := st.ReadFile(path)
+		switch {
+		case p.Layout.Managed(path), st.At(path) != nil, ownedByGitca(old):
+		case IsKustomization(path):
+			kustomizations = append(kustomizations, path)
+			continue
+		default:
 			continue
 		}
 		f := &File{Path: path, Kind: FileStray, Action: FileDelete}
-		old, _ := st.ReadFile(path)
 		p.describeRemoved(f, st, old)
-		if f.Kind == FileRecord || f.Kind == FileCACopy {
-			records++
-		}
 		p.addFile(f)
+	}
+	for _, k := range kustomizations {
+		old, _ := st.ReadFile(k)
+		if res := kustomizationResources(old); len(res) > 0 && p.allDeleted(st, path.Dir(k), res) {
+			f := &File{Path: k, Kind: FileKustomization, Action: FileDelete,
+				Reasons: []Reason{{Code: ReasonOrphaned, Detail: "every file it lists is deleted"}}}
+			p.addFile(f)
+		}
 	}
 
-	var why []string
-	if records > 0 {
-		why = append(why, fmt.Sprintf("%d record(s) written or deleted", records))
-	}
-	if st.IndexStale != "" {
-		why = append(why, "the index on disk "+st.IndexStale)
-	}
-	if len(why) > 0 {
-		f := &File{Path: IndexPath, Kind: FileIndex, Action: writeAction(IndexPath), Owner: "State"}
-		for _, w := range why {
-			f.Reasons = append(f.Reasons, Reason{Code: ReasonIndex, Detail: w})
-		}
-		p.addFile(f)
+	if why := p.indexChange(st); why != "" {
+		p.addFile(&File{Path: IndexPath, Kind: FileIndex, Action: writeAction(IndexPath), Owner: "State",
+			Reasons: []Reason{{Code: ReasonIndex, Detail: why}}})
 	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	return nil
+}
+
+// indexChange says why the index changes, or "": it lists every record the
+// run leaves in the tree, each with the hash of its bytes.
+func (p *Plan) indexChange(st *state.State) string {
+	after := map[string]bool{}
+	written := 0
+	for _, a := range p.Objects {
+		if a.Action == ActionDelete {
+			continue
+		}
+		paths := []string{a.Path}
+		if a.Desired.Copy != nil {
+			paths = append(paths, a.Desired.Copy.Path)
+		}
+		for _, path := range paths {
+			after[path] = true
+			if f := p.byPath[path]; f != nil && f.Action != FileDelete {
+				written++
+			}
+		}
+	}
+	switch {
+	case written > 0:
+		return fmt.Sprintf("%d record(s) written", written)
+	case len(after) == 0 && !st.Has(IndexPath):
+		return "" // nothing to index, and no index to empty
+	case st.Indexed == nil:
+		return "the index is missing or unreadable"
+	}
+	var stale, gone []string
+	for path := range after {
+		if !st.Indexed[path] {
+			stale = append(stale, path)
+		}
+	}
+	for path := range st.Indexed {
+		if !after[path] {
+			gone = append(gone, path)
+		}
+	}
+	sort.Strings(stale)
+	sort.Strings(gone)
+	var why []string
+	if len(stale) > 0 {
+		why = append(why, "re-indexes records changed outside gitca or missing from it: "+listSome(stale, 3))
+	}
+	if len(gone) > 0 {
+		why = append(why, "drops records no longer in the tree: "+listSome(gone, 3))
+	}
+	return strings.Join(why, "; ")
 }
 
 // objectReasons are an object's reasons, prefixed by its action, for its files.
@@ -534,4 +589,43 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ownedByGitca reports whether a file is an object gitca labelled as its own.
+func ownedByGitca(b []byte) bool {
+	if !bytes.Contains(b, []byte(state.LabelManagedBy)) {
+		return false
+	}
+	var head struct {
+		Metadata Meta `json:"metadata"`
+	}
+	return yaml.Unmarshal(b, &head) == nil && head.Metadata.Labels[state.LabelManagedBy] == state.ManagedByValue
+}
+
+// kustomizationResources is what a kustomization lists: resources,
+// generators, and the files of a KSOPS generator beside it are not followed.
+func kustomizationResources(b []byte) []string {
+	var k struct {
+		Resources  []string `json:"resources"`
+		Generators []string `json:"generators"`
+	}
+	if yaml.Unmarshal(b, &k) != nil {
+		return nil
+	}
+	return append(k.Resources, k.Generators...)
+}
+
+// allDeleted reports whether every file listed (relative to dir) is gone
+// already or one the plan deletes (a KSOPS generator is deleted with them).
+func (p *Plan) allDeleted(st *state.State, dir string, rel []string) bool {
+	for _, r := range rel {
+		full := path.Join(dir, r)
+		if path.Base(r) == ksopsGeneratorFile || !st.Has(full) {
+			continue
+		}
+		if f := p.byPath[full]; f == nil || f.Action != FileDelete {
+			return false
+		}
+	}
+	return true
 }

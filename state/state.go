@@ -145,9 +145,11 @@ type State struct {
 	// wrote: hand edits or merges. Checks that otherwise look only at what a
 	// run changes look at these too. Empty when there is no index.
 	Unvouched []string
-	// IndexStale says why the index on disk is not the index of these records
-	// ("" when it is): a run with nothing else to do still rewrites it.
-	IndexStale string
+	// Indexed lists the paths the index on disk has an entry for, true when
+	// the entry's hash matches the file; nil when there is no readable index.
+	// The plan compares it with the records a run keeps to know whether the
+	// index would be rewritten.
+	Indexed map[string]bool
 
 	byPath map[string]*Object
 }
@@ -256,27 +258,18 @@ func Read(dir string, opt Options) (*State, error) {
 		}
 		st.Primary[obj.ID] = obj
 	}
-	st.IndexStale = indexStale(index, st)
-	return st, nil
-}
-
-// indexStale says why rewriting the index would change it, or "".
-func indexStale(index map[string]indexEntry, st *State) string {
-	switch {
-	case index == nil && len(st.byPath) > 0:
-		return "missing or unreadable"
-	case len(st.Unvouched) > 0:
-		return fmt.Sprintf("%d record(s) changed outside gitca", len(st.Unvouched))
-	}
-	for p := range index {
-		if st.byPath[p] == nil {
-			return "lists " + p + ", which is not a record"
+	if index != nil {
+		st.Indexed = make(map[string]bool, len(index))
+		for p := range index {
+			st.Indexed[p] = false
+		}
+		for i, obj := range objs {
+			if obj != nil && !parsed[i] {
+				st.Indexed[obj.Path] = true
+			}
 		}
 	}
-	if len(index) != len(st.byPath) {
-		return fmt.Sprintf("lists %d of %d records", len(index), len(st.byPath))
-	}
-	return ""
+	return st, nil
 }
 
 // stateDoc is the part of a rendered manifest that planning reads.
