@@ -122,20 +122,27 @@ func (p *Plan) WriteText(w io.Writer, all bool) error {
 		}
 		fmt.Fprintln(w)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "OBJECT\tACTION\tNOT AFTER\tREASONS\n")
+	var listed []*Action
 	for _, a := range p.Objects {
-		if a.Action == ActionKeep && !all {
-			continue
+		if a.Action != ActionKeep || all {
+			listed = append(listed, a)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\n", a.ID, a.Action, fmtTime(a.Before), fmtTime(a.After), reasonsText(a.Reasons))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if len(listed) == 0 {
+		fmt.Fprintf(w, "No object changes: every certificate and key is kept.\n")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "OBJECT\tACTION\tNOT AFTER\tREASONS\n")
+		for _, a := range listed {
+			fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\n", a.ID, a.Action, fmtTime(a.Before), fmtTime(a.After), reasonsText(a.Reasons))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(p.Files) > 0 {
 		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "FILE\tACTION\tKIND\tREASONS\n")
 		for _, f := range p.Files {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Path, f.Action, f.Kind, reasonsText(f.Reasons))
