@@ -445,3 +445,30 @@ func TestRenderRenameKeepingTheSecret(t *testing.T) {
 	assert.NotContains(t, st.Primary, "Certificate/web")
 	assert.False(t, e.run(t0.Add(time.Hour), &e.ids).Plan.Changes(), "converged")
 }
+
+// TestRenderCustomClusterPath: a cluster whose overlay lives elsewhere
+// (spec.clusters[].path) converges like any other: its records are found
+// where they were written, the second render writes nothing, and moving the
+// overlay back removes everything gitca left at the old path.
+func TestRenderCustomClusterPath(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.edit("config.yaml", "      namespace: pki\n", "      namespace: pki\n      path: overlays/prod\n")
+	first := e.run(t0, &e.ids)
+	assert.Contains(t, first.Tree.Write, "overlays/prod/pki/secret-web.yaml")
+	assert.Contains(t, string(first.Tree.Write["flux/prod/gitca-kustomization.yaml"]), "path: ./overlays/prod\n")
+	for p := range first.Tree.Write {
+		assert.False(t, strings.HasPrefix(p, "clusters/"), p)
+	}
+	before := e.snapshot()
+	second := e.run(t0.Add(time.Hour), nil)
+	assert.False(t, second.Plan.Changes(), "%v", second.Plan.Lines())
+	assert.Equal(t, before, e.snapshot())
+
+	e.edit("config.yaml", "      path: overlays/prod\n", "")
+	moved := e.run(t0.Add(2*time.Hour), &e.ids)
+	assert.Contains(t, moved.Tree.Write, "clusters/prod/pki/secret-web.yaml")
+	for p := range e.snapshot() {
+		assert.False(t, strings.HasPrefix(p, "overlays/"), "%s is left behind", p)
+	}
+	assert.False(t, e.run(t0.Add(3*time.Hour), nil).Plan.Changes())
+}

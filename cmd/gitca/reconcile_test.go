@@ -126,10 +126,24 @@ func TestReconcilePushBranch(t *testing.T) {
 	assert.Contains(t, string(md), "| `Certificate/web` | create |")
 	requireCacheClean(t, cache)
 
+	// The same proposal again, for the same topology and state, a minute
+	// later (a CI job re-run): nothing is signed and nothing is pushed, so
+	// the pull request under review does not change under its reviewer.
+	require.NoError(t, os.Remove(planFile))
+	again := e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0.Add(time.Minute), "--push-branch", "gitca/proposal", "--plan-file", planFile)...)
+	assert.Contains(t, again.stdout, "branch gitca/proposal is up to date")
+	assert.Equal(t, proposal, tip(t, state, "gitca/proposal"), "no second push")
+	assert.Equal(t, "2", git(t, state, "rev-list", "--count", "gitca/proposal"), "one proposal commit on the state branch's one")
+	md, err = os.ReadFile(planFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| `Certificate/web` | create |", "the plan is still written for the pull request")
+	requireCacheClean(t, cache)
+
 	// The topology moves on before the pull request merges: the next run
 	// replaces the proposal rather than failing on a non-fast-forward.
 	topo.push(t, "add api", map[string]string{"api.yaml": leafDoc("api")})
-	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0, "--push-branch", "gitca/proposal", "--plan-file", planFile)...)
+	moved := e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0, "--push-branch", "gitca/proposal", "--plan-file", planFile)...)
+	assert.Regexp(t, `rebuilding proposal branch gitca/proposal: topology [0-9a-f]{40} → [0-9a-f]{40}`, moved.stdout, "it says what moved")
 	assert.Equal(t, mainTip, tip(t, state, "main"))
 	second := tip(t, state, "gitca/proposal")
 	assert.NotEqual(t, proposal, second)
