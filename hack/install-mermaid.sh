@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs @mermaid-js/mermaid-cli (mmdc) at the versions pinned by
 # hack/mermaid/package-lock.json into ${GITCA_CACHE_DIR:-$HOME/.cache/gitca}/mermaid,
-# for the test that renders `gitca graph` output to SVG (graph/mmdc_test.go,
+# for the test that renders `gitca graph` output to SVG (graph/render_test.go,
 # which also redraws docs/pki-kcp.svg under -update). Idempotent: a cache
 # installed from the same lock file is kept (npm ci: 1-4 min cold, by how fast
 # the registry answers; instant warm).
 #
 # puppeteer downloads no browser (none can be downloaded in CI): it drives
-# Debian's chromium, apt-get installed when missing, as are node and npm.
+# Debian's chromium, apt-get installed when missing, as are node, npm and
+# graphviz (dot, for the DOT output's render test).
 #
 # Prints the path of mmdc on stdout; everything else goes to stderr.
 set -euo pipefail
@@ -20,6 +21,8 @@ apt_pkgs=()
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
+# Graphviz too, for the render test of the DOT output; small, and one apt run.
+command -v dot >/dev/null 2>&1 || apt_pkgs+=(graphviz)
 if [[ ${#apt_pkgs[@]} -gt 0 ]]; then
 	sudo=()
 	if [[ $(id -u) != 0 ]]; then

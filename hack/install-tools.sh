@@ -7,8 +7,8 @@
 #               caches in ${GITCA_CACHE_DIR:-$HOME/.cache/gitca}/bin is linked
 #               into $(go env GOPATH)/bin (the e2e tests use the cached one
 #               directly). Pass --with-kube to run that build here (~15 min cold).
-#   mermaid:    with --with-mermaid, hack/install-mermaid.sh (mermaid-cli and
-#               Debian's chromium, for the graph render test; 2-5 min cold).
+#   mermaid:    with --with-mermaid, hack/install-mermaid.sh (mermaid-cli,
+#               Debian's chromium and graphviz, for the graph render tests; 2-5 min cold).
 # Prints what it installed. Needs root (or sudo) only when an apt package is missing.
 set -euo pipefail
 

@@ -52,8 +52,7 @@ func lookTool(env string, paths []string, names ...string) (string, error) {
 
 var errBadEnv = errors.New("bad override")
 
-// requireMermaid finds mmdc and the chromium it drives, or skips; it fails
-// instead under GITCA_E2E_STRICT=1, so that CI cannot pass by skipping.
+// requireMermaid finds mmdc and the chromium it drives.
 func requireMermaid(t *testing.T) (mmdc, chromium string) {
 	t.Helper()
 	cache := os.Getenv("GITCA_CACHE_DIR")
@@ -63,14 +62,21 @@ func requireMermaid(t *testing.T) (mmdc, chromium string) {
 	}
 	mmdc, err1 := lookTool("GITCA_MMDC", []string{filepath.Join(cache, "mermaid", "node_modules", ".bin", "mmdc")}, "mmdc")
 	chromium, err2 := lookTool("PUPPETEER_EXECUTABLE_PATH", nil, "chromium", "chromium-browser")
-	err := errors.Join(err1, err2)
+	skipOrFail(t, errors.Join(err1, err2), mermaidHint)
+	return mmdc, chromium
+}
+
+// skipOrFail skips the test when a tool is missing, and fails it instead
+// under GITCA_E2E_STRICT=1, so that CI cannot pass by skipping, or when an
+// override points nowhere, a mistake rather than a reason to skip.
+func skipOrFail(t *testing.T, err error, hint string) {
+	t.Helper()
 	if errors.Is(err, errBadEnv) || (err != nil && os.Getenv("GITCA_E2E_STRICT") == "1") {
-		t.Fatalf("%v\n%s", err, mermaidHint)
+		t.Fatalf("%v\n%s", err, hint)
 	}
 	if err != nil {
-		t.Skipf("%v\n%s", err, mermaidHint)
+		t.Skipf("%v\n%s", err, hint)
 	}
-	return mmdc, chromium
 }
 
 // TestGraphMermaidRender renders the kcp example with the real mermaid-cli
@@ -212,4 +218,98 @@ func checkSVG(t *testing.T, tp *topology.Topology, src string, svg []byte) {
 	w := topologyWant(tp)
 	assert.Equal(t, w.issues, issues, "the picture's solid edges")
 	assert.Equal(t, w.includes, includes, "the picture's dotted edges")
+}
+
+// TestGraphDOTRender lays out the DOT output with Graphviz and reads the
+// picture back: every node with its kind's class, the solid and dotted edges
+// exactly the topology's.
+func TestGraphDOTRender(t *testing.T) {
+	dot, err := lookTool("GITCA_DOT", nil, "dot")
+	skipOrFail(t, err, "apt-get install graphviz (hack/install-mermaid.sh does)")
+	for name := range topologies {
+		t.Run(name, func(t *testing.T) {
+			tp := load(t, name)
+			src := draw(t, tp, Options{}, DOT)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, dot, "-Tsvg")
+			cmd.Stdin = strings.NewReader(src)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			svg, err := cmd.Output()
+			require.NoError(t, err, stderr.String())
+			require.Empty(t, stderr.String(), "Graphviz warned")
+
+			// Graphviz writes each node and edge as <g class="node|edge CLASS">
+			// with a <title> of the node identifier or "from->to", and dashes
+			// a dotted edge's path.
+			type group struct {
+				classes []string
+				title   string
+				dashed  bool
+			}
+			var groups []*group
+			var cur *group
+			var inTitle bool
+			dec := xml.NewDecoder(strings.NewReader(string(svg)))
+			dec.Strict = false // Graphviz's DOCTYPE names entities the decoder does not know
+			for {
+				tok, err := dec.Token()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				switch el := tok.(type) {
+				case xml.StartElement:
+					attr := map[string]string{}
+					for _, a := range el.Attr {
+						attr[a.Name.Local] = a.Value
+					}
+					c := strings.Fields(attr["class"])
+					switch {
+					case el.Name.Local == "g" && len(c) > 0 && (c[0] == "node" || c[0] == "edge"):
+						cur = &group{classes: c}
+						groups = append(groups, cur)
+					case el.Name.Local == "title":
+						inTitle = true
+					case el.Name.Local == "path" && cur != nil && attr["stroke-dasharray"] != "":
+						cur.dashed = true
+					}
+				case xml.EndElement:
+					inTitle = false
+				case xml.CharData:
+					if inTitle && cur != nil {
+						cur.title += string(el)
+					}
+				}
+			}
+
+			r := read(t, src, DOT)
+			var keys, issues, includes []string
+			for _, g := range groups {
+				if g.classes[0] == "node" {
+					keys = append(keys, g.title)
+					require.Contains(t, r.nodes, g.title)
+					assert.Equal(t, r.classes[g.title], g.classes[1:], g.title)
+					continue
+				}
+				from, to, ok := strings.Cut(g.title, "->")
+				require.True(t, ok, "edge title %q", g.title)
+				s := r.nodes[from] + " → " + r.nodes[to]
+				if g.dashed {
+					assert.Equal(t, []string{"edge", string(Includes)}, g.classes, g.title)
+					includes = append(includes, s)
+				} else {
+					assert.Equal(t, []string{"edge", string(Issues)}, g.classes, g.title)
+					issues = append(issues, s)
+				}
+			}
+			assert.ElementsMatch(t, slices.Collect(maps.Keys(r.nodes)), keys)
+			slices.Sort(issues)
+			slices.Sort(includes)
+			w := topologyWant(tp)
+			assert.Equal(t, w.issues, issues)
+			assert.Equal(t, w.includes, includes)
+		})
+	}
 }
