@@ -55,8 +55,8 @@ type Options struct {
 	// a trust bundle, its sources.
 	Cluster string
 	// Only further restricts the objects drawn to these object IDs (plus, again,
-	// what they hang from); nil draws everything. IDs the topology does not
-	// have, such as deleted objects in a plan, are ignored.
+	// what they hang from); nil draws everything, an empty map nothing. IDs
+	// the topology does not have, such as deleted objects in a plan, are ignored.
 	Only map[string]bool
 	// Changed marks nodes by object ID with the class "changed".
 	Changed map[string]bool

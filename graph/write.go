@@ -63,7 +63,7 @@ const legend = `solid arrows run from an issuer to what it signs, dotted ones fr
 func (g *Graph) Mermaid(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "%%%% gitca graph: %s.\n", legend)
-	fmt.Fprintf(bw, "%%%% ([root CA]) (CA) [[imported root]] [certificate] [/kubeconfig/] {{key pair}} [(trust bundle)] >PEM file]\n")
+	fmt.Fprintf(bw, "%%%% ([root CA]) (CA) [[imported root]] [certificate] [/kubeconfig/] {{key pair}} [(trust bundle)] >PEM file]; dashed outline: an offline root or a file\n")
 	fmt.Fprintf(bw, "flowchart LR\n")
 	var changed []string
 	for _, n := range g.Nodes {
@@ -105,6 +105,8 @@ func (g *Graph) Mermaid(w io.Writer) error {
 func (g *Graph) DOT(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "// gitca graph: %s.\n", legend)
+	bw.WriteString("// double rounded box: root CA, rounded box: CA, component: imported root, box: certificate, parallelogram: kubeconfig,\n")
+	bw.WriteString("// hexagon: key pair, cylinder: trust bundle, note: PEM file; dashed outline: an offline root or a file\n")
 	bw.WriteString("digraph gitca {\n")
 	bw.WriteString("  rankdir=LR;\n")
 	bw.WriteString("  node [fontname=\"Helvetica\", fontsize=11];\n")
