@@ -7,6 +7,8 @@
 #               caches in ${GITCA_CACHE_DIR:-$HOME/.cache/gitca}/bin is linked
 #               into $(go env GOPATH)/bin (the e2e tests use the cached one
 #               directly). Pass --with-kube to run that build here (~15 min cold).
+#   mermaid:    with --with-mermaid, hack/install-mermaid.sh (mermaid-cli,
+#               Debian's chromium and graphviz, for the graph render tests; 2-5 min cold).
 # Prints what it installed. Needs root (or sudo) only when an apt package is missing.
 set -euo pipefail
 
@@ -26,11 +28,13 @@ export PATH="$gobin:$PATH"
 export SOPS_DISABLE_VERSION_CHECK=1
 
 with_kube=0
+with_mermaid=0
 for arg in "$@"; do
 	case "$arg" in
 	--with-kube) with_kube=1 ;;
+	--with-mermaid) with_mermaid=1 ;;
 	-h | --help)
-		sed -n '2,11p' "$0"
+		sed -n '2,13p' "$0"
 		exit 0
 		;;
 	*)
@@ -103,6 +107,11 @@ if ! command -v kubectl >/dev/null 2>&1; then
 	else
 		log "no kubectl on PATH; hack/build-kube-apiserver.sh builds kubectl $KUBE_VERSION (the e2e tests use that one)"
 	fi
+fi
+
+# --- mermaid-cli ---------------------------------------------------------------
+if [[ $with_mermaid == 1 ]]; then
+	"$here/install-mermaid.sh" >/dev/null
 fi
 
 if [[ ${#installed[@]} -gt 0 ]]; then
