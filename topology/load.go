@@ -22,6 +22,9 @@ import (
 // slices are sorted by name or an ErrorList naming every problem with its
 // file:line:col relative to dir.
 //
+// A directory that declares no object at all (no document in any file) is an
+// error naming it, never an empty topology.
+//
 // Structural errors (YAML syntax, unknown fields, wrong types, unknown kinds)
 // stop Load before the semantic checks, because those would mostly report the
 // same typo again as a missing value.
@@ -68,6 +71,17 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 				t.Presets = append(t.Presets, o)
 			}
 		}
+	}
+	if len(errs) == 0 && len(configs) == 0 && t.empty() {
+		// An empty checkout or a wrong //subdir would otherwise plan the
+		// deletion of the whole PKI. Deleting everything stays possible by
+		// keeping the Config document.
+		what := fmt.Sprintf("found %d *.yaml or *.yml files, all empty or comments", len(files))
+		if len(files) == 0 {
+			what = "found no *.yaml or *.yml file"
+		}
+		return nil, ErrorList{&FieldError{Pos: Position{File: dir}, Msg: "declares no object: a wrong path must not look like an empty PKI",
+			Allowed: what + "; a topology declares at least a Config"}}
 	}
 	if len(configs) > 0 {
 		t.Config = *configs[0]
@@ -226,6 +240,10 @@ func topologyFiles(ctx context.Context, root string) ([]string, ErrorList, error
 	})
 	slices.Sort(files)
 	return files, errs, err
+}
+
+func (t *Topology) empty() bool {
+	return len(t.CAs)+len(t.Certificates)+len(t.KeyPairs)+len(t.Kubeconfigs)+len(t.TrustBundles)+len(t.Presets) == 0
 }
 
 // expandPresets merges what each Preset generates into t. Unknown preset types

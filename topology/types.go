@@ -160,8 +160,11 @@ type ConfigSpec struct {
 	// Reconciler lists the age recipients that can open ca/ (CA keys) and every overlay.
 	// Empty means SOPS_AGE_RECIPIENTS at render time, as with the sops CLI.
 	Reconciler Recipients `json:"reconciler,omitempty"`
-	// Clusters lists the delivery targets. A cluster referenced by a SecretRef
-	// but not listed here gets the defaults (flux, namespace "default", reconciler recipients only).
+	// Clusters lists the delivery targets. While it is empty, any cluster a
+	// SecretRef names exists with the defaults (flux, namespace "default",
+	// reconciler recipients only); once it lists one, every SecretRef and
+	// clusterRoleBindings.cluster (except kcp workspace paths, root:org) must
+	// name a listed cluster, Presets' own clusters included.
 	Clusters []Cluster `json:"clusters,omitempty"`
 }
 

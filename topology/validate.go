@@ -36,6 +36,7 @@ func (t *Topology) validate() ErrorList {
 	v.kubeconfigs()
 	v.trustBundles()
 	v.deliveries()
+	v.clusterRefs()
 	v.errs.Sort()
 	return v.errs
 }
@@ -560,7 +561,7 @@ func (v *validator) rotation(o object, r RotationPolicy) {
 func (v *validator) secretRef(o object, field string, r SecretRef) {
 	switch {
 	case r.Cluster == "":
-		v.add(o, field+".cluster", "cluster is required: the overlay that receives it", "a cluster name, listed in the Config or not")
+		v.add(o, field+".cluster", "cluster is required: the overlay that receives it", "a cluster of the Config's spec.clusters; any name when it lists none")
 	case !isDNS1123Subdomain(r.Cluster):
 		v.add(o, field+".cluster", fmt.Sprintf("invalid cluster name %q", r.Cluster), allowedName)
 	}
