@@ -45,6 +45,12 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 	if err != nil {
 		return nil, canceled(ctx, dir, err)
 	}
+	// Reported with the structural errors and again with the semantic ones:
+	// a committed key is urgent, whatever else is wrong.
+	keyErrs, err := scanPlainKeys(ctx, root)
+	if err != nil {
+		return nil, canceled(ctx, dir, err)
+	}
 	t := &Topology{Root: root}
 	var configs []*Config
 	decoded, err := decodeFiles(ctx, root, files)
@@ -80,8 +86,8 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 		if len(files) == 0 {
 			what = "found no *.yaml or *.yml file"
 		}
-		return nil, ErrorList{&FieldError{Pos: Position{File: dir}, Msg: "declares no object: a wrong path must not look like an empty PKI",
-			Allowed: what + "; a topology declares at least a Config"}}
+		return nil, withKeyErrors(ErrorList{&FieldError{Pos: Position{File: dir}, Msg: "declares no object: a wrong path must not look like an empty PKI",
+			Allowed: what + "; a topology declares at least a Config"}}, keyErrs).Err()
 	}
 	if len(configs) > 0 {
 		t.Config = *configs[0]
@@ -90,8 +96,8 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 		errs = append(errs, &FieldError{Pos: c.Origin.Position, Field: "kind",
 			Msg: fmt.Sprintf("only one Config document is allowed, the first is at %s", posString(configs[0].Origin.Position))})
 	}
-	if err := errs.Err(); err != nil {
-		return nil, err
+	if errs.Err() != nil {
+		return nil, withKeyErrors(errs, keyErrs).Err()
 	}
 
 	t.sort()
@@ -99,7 +105,7 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 	t.Default()
 	t.sort()
 	errs = append(errs, t.validate()...)
-	if err := errs.Err(); err != nil {
+	if err := withKeyErrors(errs, keyErrs).Err(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -234,12 +240,35 @@ func topologyFiles(ctx context.Context, root string) ([]string, ErrorList, error
 			if fi, err := os.Stat(target); err != nil || !fi.Mode().IsRegular() {
 				return nil
 			}
+		} else if !d.Type().IsRegular() {
+			// A FIFO or device would block or never end when read.
+			errs = append(errs, &FieldError{Pos: Position{File: rel}, Msg: "not a regular file", Allowed: "a regular file or a symlink to one inside the topology repo"})
+			return nil
 		}
 		files = append(files, rel)
 		return nil
 	})
 	slices.Sort(files)
 	return files, errs, err
+}
+
+// withKeyErrors adds the plain keys found on lines no other error is about
+// already (an age secret key pasted as a recipient is reported as that).
+func withKeyErrors(errs, keyErrs ErrorList) ErrorList {
+	type line struct {
+		file string
+		line int
+	}
+	seen := map[line]bool{}
+	for _, e := range errs {
+		seen[line{e.Pos.File, e.Pos.Line}] = true
+	}
+	for _, e := range keyErrs {
+		if !seen[line{e.Pos.File, e.Pos.Line}] {
+			errs = append(errs, e)
+		}
+	}
+	return errs
 }
 
 func (t *Topology) empty() bool {

@@ -200,11 +200,11 @@ func (v *validator) cas() {
 			}
 			if s.Import.Certificate == "" {
 				v.add(o, "spec.import.certificate", "certificate is required for an imported CA", allowedFile)
-			} else {
-				v.repoFile(o, "spec.import.certificate", s.Import.Certificate)
+			} else if v.repoFile(o, "spec.import.certificate", s.Import.Certificate) {
+				v.importedCertificate(o, "spec.import.certificate", s.Import.Certificate)
 			}
-			if s.Import.Key != "" {
-				v.repoFile(o, "spec.import.key", s.Import.Key)
+			if s.Import.Key != "" && v.repoFile(o, "spec.import.key", s.Import.Key) {
+				v.importedKey(o, "spec.import.key", s.Import.Key)
 			}
 		} else if s.Issuer != "" {
 			if iss := v.issuer(o, "spec.issuer", s.Issuer); iss != nil && iss != ca {
@@ -575,11 +575,11 @@ func (v *validator) secretRef(o object, field string, r SecretRef) {
 
 // repoFile checks that p names a file inside the topology repo, also after
 // following symlinks, so a topology cannot make gitca read files elsewhere on
-// the machine that runs it.
-func (v *validator) repoFile(o object, field, p string) {
+// the machine that runs it. It reports whether p is such a file.
+func (v *validator) repoFile(o object, field, p string) bool {
 	if !filepath.IsLocal(filepath.FromSlash(p)) {
 		v.add(o, field, fmt.Sprintf("path %q leaves the topology repo", p), allowedFile)
-		return
+		return false
 	}
 	root := v.t.Root
 	if root == "" {
@@ -589,24 +589,26 @@ func (v *validator) repoFile(o object, field, p string) {
 	resolved, err := filepath.EvalSymlinks(full)
 	if errors.Is(err, fs.ErrNotExist) {
 		v.add(o, field, fmt.Sprintf("file %q does not exist", p), allowedFile)
-		return
+		return false
 	}
 	if err != nil {
 		v.add(o, field, fmt.Sprintf("cannot read %q: %v", p, err), allowedFile)
-		return
+		return false
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		v.add(o, field, fmt.Sprintf("cannot resolve the topology root: %v", err), "")
-		return
+		return false
 	}
 	if rel, err := filepath.Rel(realRoot, resolved); err != nil || !filepath.IsLocal(rel) {
 		v.add(o, field, fmt.Sprintf("path %q leaves the topology repo through a symlink", p), allowedFile)
-		return
+		return false
 	}
 	if fi, err := os.Stat(resolved); err != nil || !fi.Mode().IsRegular() {
 		v.add(o, field, fmt.Sprintf("%q is not a regular file", p), allowedFile)
+		return false
 	}
+	return true
 }
 
 func (v *validator) caNames() []string {
