@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -151,51 +148,6 @@ func (v *validator) readRepoFile(p string) ([]byte, error) {
 		return nil, fmt.Errorf("file is larger than %d bytes", MaxFileSize)
 	}
 	return b, err
-}
-
-// importedCertificate applies, at plan time, the checks the renderer applies
-// to an imported CA when it signs, for everything that needs no private key:
-// a plan must not accept what a render then refuses.
-func (v *validator) importedCertificate(o object, field, p string) {
-	b, err := v.readRepoFile(p)
-	if err != nil {
-		v.add(o, field, fmt.Sprintf("cannot read %q: %v", p, err), allowedFile)
-		return
-	}
-	c, err := firstCertificate(b)
-	if err != nil {
-		v.add(o, field, fmt.Sprintf("%s: %v", p, err), "a PEM file whose first CERTIFICATE block is the CA certificate")
-		return
-	}
-	const root = "a self-signed root CA certificate"
-	if !c.IsCA || !c.BasicConstraintsValid {
-		v.add(o, field, fmt.Sprintf("%s is not a CA certificate (basicConstraints CA:TRUE required)", p), root)
-		return
-	}
-	if c.CheckSignatureFrom(c) != nil || c.Subject.String() != c.Issuer.String() {
-		v.add(o, field, fmt.Sprintf("%s is not self-signed; only a root CA can be imported, not an intermediate", p),
-			root+"; an intermediate is made by gitca (issuer: <its CA>)")
-	}
-}
-
-// firstCertificate is the renderer's reading of an imported certificate: the
-// first CERTIFICATE block, other blocks skipped.
-func firstCertificate(b []byte) (*x509.Certificate, error) {
-	for n := 1; ; n++ {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return nil, errors.New("no CERTIFICATE PEM block found")
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d is not a valid certificate: %v", n, err)
-		}
-		return c, nil
-	}
 }
 
 // importedKey checks that an imported CA's key is SOPS-encrypted. Opening it

@@ -253,3 +253,24 @@ func TestLoadRefusesFIFO(t *testing.T) {
 		t.Fatal("Load blocked on a FIFO")
 	}
 }
+
+func TestTrustBundleFilePlanTimeChecks(t *testing.T) {
+	a, b := makeCert(t, "a", nil, true, true), makeCert(t, "b", nil, true, true)
+	const bundle = "apiVersion: gitca.dev/v1alpha1\nkind: TrustBundle\nmetadata: {name: tb}\nspec:\n  sources: [{file: cas.pem}]\n  configMap: {cluster: c}\n"
+	for _, c := range []struct{ name, pem, want string }{
+		{"two certificates", string(a.pem) + string(b.pem), ""},
+		{"not PEM", "hello", "tb.yaml:5:20: spec.sources[0].file: cas.pem: no CERTIFICATE PEM block found (a PEM file of one or more CERTIFICATE blocks)"},
+		{"only a key's public half", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "cas.pem: no CERTIFICATE PEM block found"},
+		{"second certificate broken", string(a.pem) + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "cas.pem: PEM block 2 is not a valid certificate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeTree(t, map[string]string{"cas.pem": c.pem, "tb.yaml": bundle, "ca.yaml": doc(docCA, "ca")}))
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}

@@ -399,7 +399,9 @@ func (v *validator) trustBundles() {
 			case src.Bundle != "":
 				edges[b.Metadata.Name] = append(edges[b.Metadata.Name], src.Bundle)
 			case src.File != "":
-				v.repoFile(o, f+".file", src.File)
+				if v.repoFile(o, f+".file", src.File) {
+					v.bundleFile(o, f+".file", src.File)
+				}
 			}
 		}
 		if b.Spec.ConfigMap == nil && b.Spec.Secret == nil {
