@@ -108,6 +108,7 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 	if err := withKeyErrors(errs, keyErrs).Err(); err != nil {
 		return nil, err
 	}
+	t.Warnings = t.legacyWarnings()
 	return t, nil
 }
 

@@ -70,8 +70,10 @@ func TestLoadFull(t *testing.T) {
 	require.NotNil(t, root.Spec.PathLen)
 	assert.Equal(t, 1, *root.Spec.PathLen)
 
-	assert.Equal(t, Cluster{Name: "argo", Flavour: FlavourKSOPS, Namespace: "default", Path: "overlays/argo",
-		Recipients: []string{"age1wv7vunwur49fqzj7x3n03zxytr2flnx3seh4kduzn8ggpkdvpq4qxztrn4"}}, top.Cluster("argo"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "argo", Flavour: FlavourKSOPS, Namespace: "default", Path: "overlays/argo",
+		Recipients: []string{"age1wv7vunwur49fqzj7x3n03zxytr2flnx3seh4kduzn8ggpkdvpq4qxztrn4"},
+		ArgoCD:     ArgoCDSettings{RepoURL: "https://git.example.com/pki/state.git"}}), top.Cluster("argo"))
+	assert.Empty(t, top.Warnings)
 
 	kc := top.Kubeconfig("ci-deployer")
 	assert.Equal(t, "ci-deployer", kc.Spec.Target.Name)
@@ -101,7 +103,7 @@ func TestLoadMinimalMultiDocument(t *testing.T) {
 	v, rb := api.Spec.Get()
 	assert.Equal(t, DefaultLeafValidity, v)
 	assert.Equal(t, DefaultLeafValidity/3, rb)
-	assert.Equal(t, Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default", Path: "clusters/dev"}, top.Cluster("dev"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default", Path: "clusters/dev"}), top.Cluster("dev"))
 }
 
 const (

@@ -40,12 +40,12 @@ func (t *Topology) Preset(name string) *Preset {
 func (t *Topology) Cluster(name string) Cluster {
 	for _, c := range t.Config.Spec.Clusters {
 		if c.Name == name {
-			defaultCluster(&c)
+			t.defaultCluster(&c)
 			return c
 		}
 	}
 	c := Cluster{Name: name}
-	defaultCluster(&c)
+	t.defaultCluster(&c)
 	return c
 }
 

@@ -138,6 +138,102 @@ func (v *validator) config() {
 			paths[clean] = i
 		}
 		v.recipients(o, f+".recipients", cl.Recipients)
+		v.clusterDelivery(o, f, cl)
+	}
+	v.legacyAnnotations(o)
+}
+
+const allowedDuration = "a positive Go duration such as 10m, or whole days such as 1d"
+
+// clusterDelivery checks the Flux and Argo CD settings of cluster cl at field f
+// (spec.clusters[i]), after defaulting.
+func (v *validator) clusterDelivery(o object, f string, cl Cluster) {
+	written := func(field string) bool { _, ok := o.origin.Fields[field]; return ok }
+	switch {
+	case cl.Flavour == FlavourKSOPS && written(f+".flux"):
+		v.add(o, f+".flux", fmt.Sprintf("cluster %q uses flavour ksops, so Flux settings do not apply", cl.Name), "set flavour: flux, or remove this section")
+	case cl.Flavour == FlavourFlux && written(f+".argocd"):
+		v.add(o, f+".argocd", fmt.Sprintf("cluster %q uses flavour flux, so Argo CD settings do not apply", cl.Name), "set flavour: ksops, or remove this section")
+	}
+
+	fx := cl.Flux
+	if kinds := []string{"GitRepository", "OCIRepository", "Bucket"}; !slices.Contains(kinds, fx.Source.Kind) {
+		v.add(o, f+".flux.source.kind", fmt.Sprintf("unknown Flux source kind %q", fx.Source.Kind), "one of "+strings.Join(kinds, ", "))
+	}
+	if !isDNS1123Subdomain(fx.Source.Name) {
+		v.add(o, f+".flux.source.name", fmt.Sprintf("invalid Flux source name %q", fx.Source.Name), allowedName)
+	}
+	if !isDNS1123Label(fx.Source.Namespace) {
+		v.add(o, f+".flux.source.namespace", fmt.Sprintf("invalid namespace %q", fx.Source.Namespace), allowedNamespace)
+	}
+	for _, d := range []struct {
+		field string
+		d     *Duration
+	}{{"interval", fx.Interval}, {"retryInterval", fx.RetryInterval}, {"timeout", fx.Timeout}} {
+		if d.d != nil && d.d.Duration <= 0 {
+			v.add(o, f+".flux."+d.field, fmt.Sprintf("%s must be positive, got %s", d.field, d.d), allowedDuration)
+		}
+	}
+	if !isDNS1123Subdomain(fx.DecryptionSecret) {
+		v.add(o, f+".flux.decryptionSecret", fmt.Sprintf("invalid Secret name %q", fx.DecryptionSecret), allowedName)
+	}
+	if p := strings.TrimPrefix(fx.Path, "./"); !filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(fx.Path, `\`) {
+		v.add(o, f+".flux.path", fmt.Sprintf("invalid path %q", fx.Path), "a relative slash-separated path inside the source, such as ./clusters/prod")
+	}
+
+	a := cl.ArgoCD
+	switch {
+	case a.RepoURL == "" && cl.Flavour == FlavourKSOPS:
+		v.add(o, f+".argocd.repoURL", fmt.Sprintf("cluster %q uses flavour ksops, whose Argo CD Application needs the state repo's URL", cl.Name), allowedRepoURL)
+	case a.RepoURL != "":
+		v.repoURL(o, f+".argocd.repoURL", a.RepoURL)
+	}
+	if strings.TrimSpace(a.Revision) == "" || strings.ContainsAny(a.Revision, " \t\n") {
+		v.add(o, f+".argocd.revision", fmt.Sprintf("invalid revision %q", a.Revision), "a branch, tag or commit, or HEAD")
+	}
+	if !isDNS1123Subdomain(a.Project) {
+		v.add(o, f+".argocd.project", fmt.Sprintf("invalid project %q", a.Project), allowedName)
+	}
+	if !isDNS1123Label(a.Namespace) {
+		v.add(o, f+".argocd.namespace", fmt.Sprintf("invalid namespace %q", a.Namespace), allowedNamespace)
+	}
+}
+
+const allowedRepoURL = "the state repo as Argo CD fetches it: https://git.example.com/pki/state.git, ssh://git@git.example.com/pki/state.git or git@git.example.com:pki/state.git"
+
+var scpLikeURL = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$`)
+
+// repoURL checks a git URL without ever echoing it: a URL may carry a token.
+func (v *validator) repoURL(o object, field, s string) {
+	if scpLikeURL.MatchString(s) {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !slices.Contains([]string{"https", "http", "ssh", "git", "file"}, u.Scheme) || (u.Host == "" && u.Scheme != "file"):
+		v.add(o, field, "not a git repository URL", allowedRepoURL)
+	case u.User != nil && func() bool { _, ok := u.User.Password(); return ok }():
+		v.add(o, field, "the URL carries a password or token, which would be committed to the state repo", "a URL without credentials; Argo CD takes them from its repository Secret")
+	}
+}
+
+// legacyAnnotations checks the deprecated annotations that are still read.
+func (v *validator) legacyAnnotations(o object) {
+	ann := v.t.Config.Metadata.Annotations
+	f := func(k string) string { return "metadata.annotations." + k }
+	if s, ok := ann[AnnotationFluxInterval]; ok {
+		if d, err := ParseDuration(s); err != nil || d <= 0 {
+			v.add(o, f(AnnotationFluxInterval), fmt.Sprintf("invalid interval %q", s), allowedDuration)
+		}
+	}
+	if s, ok := ann[AnnotationFluxSource]; ok {
+		ns, name, hasNS := strings.Cut(strings.TrimSpace(s), "/")
+		if !hasNS {
+			ns, name = DefaultFluxNamespace, ns
+		}
+		if !isDNS1123Label(ns) || !isDNS1123Subdomain(name) {
+			v.add(o, f(AnnotationFluxSource), fmt.Sprintf("invalid Flux source %q", s), "[namespace/]name of a GitRepository")
+		}
 	}
 }
 
