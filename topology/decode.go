@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,20 +34,48 @@ var kindTypes = map[string]reflect.Type{
 func Kinds() []string { return slices.Sorted(maps.Keys(kindTypes)) }
 
 // decodeFile parses every YAML document in one file and decodes each into its
-// typed object (*Config, *CertificateAuthority, ...). file is the path shown in errors.
-func decodeFile(file string, data []byte) ([]any, ErrorList) {
+// typed object (*Config, *CertificateAuthority, ...). file is the path shown in
+// errors. It returns a non-nil error only when ctx is done.
+func decodeFile(ctx context.Context, file string, data []byte) (objs []any, errs ErrorList, err error) {
+	if ferr := checkFileText(file, data); ferr != nil {
+		return nil, ErrorList{ferr}, nil
+	}
+	errs = guard(file, func() ErrorList {
+		var errs ErrorList
+		objs, errs = decodeDocuments(ctx, file, data)
+		return errs
+	})
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	return objs, errs, nil
+}
+
+func decodeDocuments(ctx context.Context, file string, data []byte) ([]any, ErrorList) {
 	var objs []any
 	var errs ErrorList
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
+	g := newNodeGuard(ctx, file)
+	dec := yaml.NewDecoder(ctxReader{ctx, bytes.NewReader(data)})
+	for n := 1; ; n++ {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
 			return objs, errs
 		}
 		if err != nil {
 			// The parser cannot resume after a syntax error, so the rest of the file is unread.
-			return objs, append(errs, yamlSyntaxError(file, data, err))
+			return objs, append(errs, yamlSyntaxError(ctx, file, data, err))
+		}
+		if n > MaxDocuments {
+			return objs, append(errs, &FieldError{Pos: Position{File: file, Line: doc.Line, Col: doc.Column},
+				Msg: fmt.Sprintf("more than %d documents in one file", MaxDocuments), Allowed: "split the topology into several files"})
+		}
+		if gerr := g.check(&doc); gerr != nil {
+			if gerr == errCanceled {
+				return objs, errs
+			}
+			// Decoding would follow the same aliases again; nothing after them can be trusted to be cheap.
+			return objs, append(errs, gerr)
 		}
 		obj, derrs := decodeDocument(file, &doc)
 		errs = append(errs, derrs...)
@@ -56,26 +85,60 @@ func decodeFile(file string, data []byte) ([]any, ErrorList) {
 	}
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineRE      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
 
 // yamlSyntaxError turns a parse failure into a positioned error. yaml.v3 only
 // reports a line, and for parser (not scanner) errors that line is where the
 // enclosing construct started, off by one; goccy/go-yaml's parser reports the
 // offending token's line and column, so it is asked for the position whenever
-// it agrees the file is broken.
-func yamlSyntaxError(file string, data []byte, err error) *FieldError {
-	var ge goyaml.Error
-	if _, perr := goyamlparser.ParseBytes(data, 0); errors.As(perr, &ge) && ge.GetToken() != nil {
-		p := ge.GetToken().Position
-		return &FieldError{Pos: Position{File: file, Line: p.Line, Col: p.Column}, Msg: "invalid YAML: " + ge.GetMessage()}
-	}
-	msg := err.Error()
+// it agrees the file is broken. It cannot be interrupted and is slower than
+// yaml.v3, so it runs aside and is abandoned when ctx is done.
+func yamlSyntaxError(ctx context.Context, file string, data []byte, err error) *FieldError {
 	line := 1
+	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if strings.HasPrefix(msg, "exceeded max depth") {
+		// Block sequences ("- - - x") nest without brackets, so checkFileText
+		// cannot see them; goccy's parser takes time quadratic in the depth.
+		return &FieldError{Pos: Position{File: file, Line: line, Col: 1},
+			Msg: fmt.Sprintf("values nested more than %d deep", MaxDepth), Allowed: fmt.Sprintf("at most %d levels", MaxDepth)}
+	}
+	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+		// yaml.v3 gives no line here, and goccy accepts the file.
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			return &FieldError{Pos: Position{File: file, Line: bytes.Count(data[:i], []byte{'\n'}) + 1, Col: col(data, i)},
+				Msg: "invalid YAML: " + msg, Allowed: "an alias (*name) must follow its anchor (&name) in the same document"}
+		}
+	}
+	pos := make(chan *FieldError, 1)
+	go func() {
+		defer func() {
+			if recover() != nil {
+				pos <- nil // fall back to yaml.v3's line
+			}
+		}()
+		var ge goyaml.Error
+		if _, perr := goyamlparser.ParseBytes(data, 0); errors.As(perr, &ge) && ge.GetToken() != nil {
+			p := ge.GetToken().Position
+			pos <- &FieldError{Pos: Position{File: file, Line: p.Line, Col: p.Column}, Msg: "invalid YAML: " + ge.GetMessage()}
+			return
+		}
+		pos <- nil
+	}()
+	select {
+	case fe := <-pos:
+		if fe != nil {
+			return fe
+		}
+	case <-ctx.Done():
 	}
 	return &FieldError{Pos: Position{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg}
 }
@@ -83,7 +146,7 @@ func yamlSyntaxError(file string, data []byte, err error) *FieldError {
 // decodeDocument decodes one document; it returns nil for an empty document or
 // one whose kind is unknown (the error says which kinds exist).
 func decodeDocument(file string, doc *yaml.Node) (any, ErrorList) {
-	d := &decoder{file: file, fields: map[string]Position{}, budget: maxDocumentNodes}
+	d := &decoder{file: file, fields: map[string]Position{}}
 	if len(doc.Content) == 0 {
 		return nil, nil
 	}
@@ -137,14 +200,7 @@ type decoder struct {
 	file   string
 	fields map[string]Position
 	errs   ErrorList
-	// budget bounds the nodes one document may make the walker visit. Aliases
-	// are followed, so a small file can name the same large list thousands of
-	// times; plans run on pull requests, so input is not always trusted.
-	budget int
 }
-
-// maxDocumentNodes is far above any real topology document.
-const maxDocumentNodes = 100_000
 
 func (d *decoder) pos(n *yaml.Node) Position {
 	return Position{File: d.file, Line: n.Line, Col: n.Column}
@@ -157,12 +213,6 @@ func (d *decoder) errorf(n *yaml.Node, path, msg, allowed string) {
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if d.budget--; d.budget < 0 {
-		if d.budget == -1 {
-			d.errorf(n, path, fmt.Sprintf("document is too large: more than %d values after expanding aliases", maxDocumentNodes), "")
-		}
-		return
-	}
 	n = resolve(n)
 	if isNull(n) {
 		// An explicit null is the same as leaving the field out; validation

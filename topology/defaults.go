@@ -2,6 +2,8 @@ package topology
 
 import (
 	"cmp"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -13,7 +15,41 @@ const (
 	DefaultLeafValidity  = 8760 * time.Hour  // one year; renewed a third before it ends
 	DefaultNamespace     = "default"
 	DefaultFlavour       = FlavourFlux
+
+	DefaultFluxSourceKind       = "GitRepository"
+	DefaultFluxSourceName       = "gitca-state"
+	DefaultFluxNamespace        = "flux-system"
+	DefaultFluxInterval         = 10 * time.Minute
+	DefaultFluxRetryInterval    = 2 * time.Minute
+	DefaultFluxTimeout          = 5 * time.Minute
+	DefaultFluxDecryptionSecret = "sops-age"
+	DefaultArgoCDRevision       = "HEAD"
+	DefaultArgoCDProject        = "default"
+	DefaultArgoCDNamespace      = "argocd"
 )
+
+// Config annotations that held the Flux and Argo CD settings before
+// spec.clusters[].flux and .argocd; read once more, with a warning.
+const (
+	AnnotationFluxSource     = "gitca.dev/flux-source" // [namespace/]name of a GitRepository
+	AnnotationFluxDecryption = "gitca.dev/flux-decryption-secret"
+	AnnotationFluxInterval   = "gitca.dev/flux-interval"
+	AnnotationArgoRepoURL    = "gitca.dev/argocd-repo-url"
+	AnnotationArgoRevision   = "gitca.dev/argocd-revision"
+	AnnotationArgoProject    = "gitca.dev/argocd-project"
+	AnnotationArgoNamespace  = "gitca.dev/argocd-namespace"
+)
+
+// legacyAnnotations maps each deprecated annotation to the field that replaces it.
+var legacyAnnotations = map[string]string{
+	AnnotationFluxSource:     "flux.source",
+	AnnotationFluxDecryption: "flux.decryptionSecret",
+	AnnotationFluxInterval:   "flux.interval",
+	AnnotationArgoRepoURL:    "argocd.repoURL",
+	AnnotationArgoRevision:   "argocd.revision",
+	AnnotationArgoProject:    "argocd.project",
+	AnnotationArgoNamespace:  "argocd.namespace",
+}
 
 // Default fills every field left empty with its default: first the Config,
 // then each object from the Config's policies. It is meant to run after
@@ -32,7 +68,7 @@ func (t *Topology) Default() {
 	fillValidity(&d.CA, caPolicy, false)
 	fillValidity(&d.Leaf, ValidityPolicy{Validity: NewDuration(DefaultLeafValidity)}, true)
 	for i := range t.Config.Spec.Clusters {
-		defaultCluster(&t.Config.Spec.Clusters[i])
+		t.defaultCluster(&t.Config.Spec.Clusters[i])
 	}
 
 	for _, ca := range t.CAs {
@@ -102,9 +138,73 @@ func fillValidity(p *ValidityPolicy, def ValidityPolicy, proportional bool) {
 	}
 }
 
-func defaultCluster(c *Cluster) {
+// defaultCluster fills a cluster: typed fields first, then the deprecated
+// Config annotations, then the built-in defaults.
+func (t *Topology) defaultCluster(c *Cluster) {
 	c.Flavour = cmp.Or(c.Flavour, DefaultFlavour)
 	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
+	legacy := func(k string) string { return strings.TrimSpace(t.Config.Metadata.Annotations[k]) }
+	f := &c.Flux
+	if f.Source == (FluxSourceRef{}) {
+		// The annotation names a GitRepository, in flux-system unless it says otherwise.
+		if ns, name, ok := strings.Cut(legacy(AnnotationFluxSource), "/"); ok {
+			f.Source.Namespace, f.Source.Name = ns, name
+		} else {
+			f.Source.Name = ns
+		}
+	}
+	f.Source.Kind = cmp.Or(f.Source.Kind, DefaultFluxSourceKind)
+	f.Source.Name = cmp.Or(f.Source.Name, DefaultFluxSourceName)
+	f.Source.Namespace = cmp.Or(f.Source.Namespace, DefaultFluxNamespace)
+	if f.Interval == nil {
+		f.Interval = NewDuration(DefaultFluxInterval)
+		// An invalid annotation is reported by validation; the default stands in meanwhile.
+		if d, err := ParseDuration(legacy(AnnotationFluxInterval)); err == nil {
+			f.Interval = NewDuration(d)
+		}
+	}
+	if f.RetryInterval == nil {
+		f.RetryInterval = NewDuration(DefaultFluxRetryInterval)
+	}
+	if f.Timeout == nil {
+		f.Timeout = NewDuration(DefaultFluxTimeout)
+	}
+	f.DecryptionSecret = cmp.Or(f.DecryptionSecret, legacy(AnnotationFluxDecryption), DefaultFluxDecryptionSecret)
+	// f.Path stays empty unless set: the overlay's place is the state
+	// layout's to say (plan.Layout).
+
+	a := &c.ArgoCD
+	a.RepoURL = cmp.Or(a.RepoURL, legacy(AnnotationArgoRepoURL))
+	a.Revision = cmp.Or(a.Revision, legacy(AnnotationArgoRevision), DefaultArgoCDRevision)
+	a.Project = cmp.Or(a.Project, legacy(AnnotationArgoProject), DefaultArgoCDProject)
+	a.Namespace = cmp.Or(a.Namespace, legacy(AnnotationArgoNamespace), DefaultArgoCDNamespace)
+
+	if c.Namespaces.Manage == nil {
+		manage := true
+		c.Namespaces.Manage = &manage
+	}
+}
+
+// legacyWarnings names each deprecated annotation the Config still sets.
+func (t *Topology) legacyWarnings() []string {
+	var ws ErrorList
+	c := &t.Config
+	for k := range c.Metadata.Annotations {
+		field, ok := legacyAnnotations[k]
+		if !ok {
+			continue
+		}
+		f := "metadata.annotations." + k
+		ws = append(ws, &FieldError{Pos: c.Origin.At(f), Field: f,
+			Msg:     fmt.Sprintf("deprecated: set spec.clusters[].%s instead (it wins where both are set)", field),
+			Allowed: "the annotation applies to every cluster that does not set the field"})
+	}
+	ws.Sort()
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.Error())
+	}
+	return out
 }
 
 func (t *Topology) defaultSecretRef(r *SecretRef, name string) {

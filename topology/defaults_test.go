@@ -10,6 +10,18 @@ import (
 
 func dur(d time.Duration) *Duration { return NewDuration(d) }
 
+// deliveryDefaults is c with the Flux, Argo CD and namespace settings Default
+// gives a cluster that sets none of them, written out (its repoURL is kept).
+func deliveryDefaults(c Cluster) Cluster {
+	manage := true
+	c.Flux = FluxSettings{Source: FluxSourceRef{Kind: "GitRepository", Name: "gitca-state", Namespace: "flux-system"},
+		Interval: dur(10 * time.Minute), RetryInterval: dur(2 * time.Minute), Timeout: dur(5 * time.Minute),
+		DecryptionSecret: "sops-age"}
+	c.ArgoCD = ArgoCDSettings{RepoURL: c.ArgoCD.RepoURL, Revision: "HEAD", Project: "default", Namespace: "argocd"}
+	c.Namespaces = NamespacePolicy{Manage: &manage}
+	return c
+}
+
 func policy(v, rb time.Duration) ValidityPolicy {
 	return ValidityPolicy{Validity: dur(v), RenewBefore: dur(rb)}
 }
@@ -65,8 +77,8 @@ func TestDefault(t *testing.T) {
 			}}}},
 			check: func(t *testing.T, top *Topology) {
 				assert.Equal(t, []Cluster{
-					{Name: "prod", Flavour: FlavourFlux, Namespace: "default"},
-					{Name: "argo", Flavour: FlavourKSOPS, Namespace: "pki", Path: "x/y"},
+					deliveryDefaults(Cluster{Name: "prod", Flavour: FlavourFlux, Namespace: "default"}),
+					deliveryDefaults(Cluster{Name: "argo", Flavour: FlavourKSOPS, Namespace: "pki", Path: "x/y"}),
 				}, top.Config.Spec.Clusters)
 			},
 		},

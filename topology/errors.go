@@ -17,7 +17,11 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	var b strings.Builder
-	if e.Pos.File != "" {
+	switch {
+	case e.Pos.File != "" && e.Pos.Line == 0:
+		// A problem with a whole file (its size) or directory has no line.
+		fmt.Fprintf(&b, "%s: ", e.Pos.File)
+	case e.Pos.File != "":
 		fmt.Fprintf(&b, "%s:%d:%d: ", e.Pos.File, e.Pos.Line, e.Pos.Col)
 	}
 	if e.Field != "" {

@@ -2,7 +2,9 @@ package topology
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,23 +22,40 @@ import (
 // slices are sorted by name or an ErrorList naming every problem with its
 // file:line:col relative to dir.
 //
+// A directory that declares no object at all (no document in any file) is an
+// error naming it, never an empty topology.
+//
 // Structural errors (YAML syntax, unknown fields, wrong types, unknown kinds)
 // stop Load before the semantic checks, because those would mostly report the
 // same typo again as a missing value.
-func Load(dir string) (*Topology, error) {
+//
+// Load is LoadContext without a deadline.
+func Load(dir string) (*Topology, error) { return LoadContext(context.Background(), dir) }
+
+// LoadContext is Load that stops soon after ctx is done, also in the middle of
+// a large file, returning an error that wraps ctx.Err(). Every file is held to
+// the limits in limits.go (size, documents, aliases, nesting), each reported
+// as an error naming the file.
+func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	files, errs, err := topologyFiles(root)
+	files, errs, err := topologyFiles(ctx, root)
 	if err != nil {
-		return nil, err
+		return nil, canceled(ctx, dir, err)
+	}
+	// Reported with the structural errors and again with the semantic ones:
+	// a committed key is urgent, whatever else is wrong.
+	keyErrs, err := scanPlainKeys(ctx, root)
+	if err != nil {
+		return nil, canceled(ctx, dir, err)
 	}
 	t := &Topology{Root: root}
 	var configs []*Config
-	decoded, err := decodeFiles(root, files)
+	decoded, err := decodeFiles(ctx, root, files)
 	if err != nil {
-		return nil, err
+		return nil, canceled(ctx, dir, err)
 	}
 	for _, d := range decoded {
 		errs = append(errs, d.errs...)
@@ -59,6 +78,17 @@ func Load(dir string) (*Topology, error) {
 			}
 		}
 	}
+	if len(errs) == 0 && len(configs) == 0 && t.empty() {
+		// An empty checkout or a wrong //subdir would otherwise plan the
+		// deletion of the whole PKI. Deleting everything stays possible by
+		// keeping the Config document.
+		what := fmt.Sprintf("found %d *.yaml or *.yml files, all empty or comments", len(files))
+		if len(files) == 0 {
+			what = "found no *.yaml or *.yml file"
+		}
+		return nil, withKeyErrors(ErrorList{&FieldError{Pos: Position{File: dir}, Msg: "declares no object: a wrong path must not look like an empty PKI",
+			Allowed: what + "; a topology declares at least a Config"}}, keyErrs).Err()
+	}
 	if len(configs) > 0 {
 		t.Config = *configs[0]
 	}
@@ -66,8 +96,8 @@ func Load(dir string) (*Topology, error) {
 		errs = append(errs, &FieldError{Pos: c.Origin.Position, Field: "kind",
 			Msg: fmt.Sprintf("only one Config document is allowed, the first is at %s", posString(configs[0].Origin.Position))})
 	}
-	if err := errs.Err(); err != nil {
-		return nil, err
+	if errs.Err() != nil {
+		return nil, withKeyErrors(errs, keyErrs).Err()
 	}
 
 	t.sort()
@@ -75,9 +105,10 @@ func Load(dir string) (*Topology, error) {
 	t.Default()
 	t.sort()
 	errs = append(errs, t.validate()...)
-	if err := errs.Err(); err != nil {
+	if err := withKeyErrors(errs, keyErrs).Err(); err != nil {
 		return nil, err
 	}
+	t.Warnings = t.legacyWarnings()
 	return t, nil
 }
 
@@ -89,9 +120,9 @@ type decodedFile struct {
 // decodeFiles decodes files concurrently (a large topology is many files of
 // many documents) and returns the results in file order, so the outcome never
 // depends on scheduling.
-func decodeFiles(root string, files []string) ([]decodedFile, error) {
+func decodeFiles(ctx context.Context, root string, files []string) ([]decodedFile, error) {
 	out := make([]decodedFile, len(files))
-	readErrs := make([]error, len(files))
+	fileErrs := make([]error, len(files))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -99,21 +130,32 @@ func decodeFiles(root string, files []string) ([]decodedFile, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(files[i])))
-				if err != nil {
-					readErrs[i] = err
-					continue
+				data, ferr, err := readTopologyFile(root, files[i])
+				switch {
+				case err != nil:
+					fileErrs[i] = err
+				case ferr != nil:
+					out[i].errs = ErrorList{ferr}
+				default:
+					out[i].objs, out[i].errs, fileErrs[i] = decodeFile(ctx, files[i], data)
 				}
-				out[i].objs, out[i].errs = decodeFile(files[i], data)
 			}
 		}()
 	}
+feed:
 	for i := range files {
-		next <- i
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(next)
 	wg.Wait()
-	for _, err := range readErrs {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range fileErrs {
 		if err != nil {
 			return nil, err
 		}
@@ -121,11 +163,37 @@ func decodeFiles(root string, files []string) ([]decodedFile, error) {
 	return out, nil
 }
 
+// readTopologyFile reads at most MaxFileSize bytes (and one more to tell a file
+// that is too large), so a huge file costs no memory.
+func readTopologyFile(root, file string) ([]byte, *FieldError, error) {
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(file)))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, checkFileText(file, data), nil
+	}
+	return data, nil, nil
+}
+
+// canceled wraps ctx's error, which callers test with errors.Is, naming what was interrupted.
+func canceled(ctx context.Context, dir string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("loading topology %s: %w", dir, ctx.Err())
+	}
+	return err
+}
+
 // topologyFiles lists the YAML files below root as slash-separated paths
 // relative to it, sorted, so load order never depends on the file system.
 // A symlinked file is read only if it resolves inside root: a topology must
 // not make gitca read, and echo in errors, files from elsewhere on the machine.
-func topologyFiles(root string) ([]string, ErrorList, error) {
+func topologyFiles(ctx context.Context, root string) ([]string, ErrorList, error) {
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, nil, err
@@ -134,6 +202,9 @@ func topologyFiles(root string) ([]string, ErrorList, error) {
 	var errs ErrorList
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		name := d.Name()
@@ -170,12 +241,39 @@ func topologyFiles(root string) ([]string, ErrorList, error) {
 			if fi, err := os.Stat(target); err != nil || !fi.Mode().IsRegular() {
 				return nil
 			}
+		} else if !d.Type().IsRegular() {
+			// A FIFO or device would block or never end when read.
+			errs = append(errs, &FieldError{Pos: Position{File: rel}, Msg: "not a regular file", Allowed: "a regular file or a symlink to one inside the topology repo"})
+			return nil
 		}
 		files = append(files, rel)
 		return nil
 	})
 	slices.Sort(files)
 	return files, errs, err
+}
+
+// withKeyErrors adds the plain keys found on lines no other error is about
+// already (an age secret key pasted as a recipient is reported as that).
+func withKeyErrors(errs, keyErrs ErrorList) ErrorList {
+	type line struct {
+		file string
+		line int
+	}
+	seen := map[line]bool{}
+	for _, e := range errs {
+		seen[line{e.Pos.File, e.Pos.Line}] = true
+	}
+	for _, e := range keyErrs {
+		if !seen[line{e.Pos.File, e.Pos.Line}] {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+func (t *Topology) empty() bool {
+	return len(t.CAs)+len(t.Certificates)+len(t.KeyPairs)+len(t.Kubeconfigs)+len(t.TrustBundles)+len(t.Presets) == 0
 }
 
 // expandPresets merges what each Preset generates into t. Unknown preset types

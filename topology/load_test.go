@@ -70,8 +70,10 @@ func TestLoadFull(t *testing.T) {
 	require.NotNil(t, root.Spec.PathLen)
 	assert.Equal(t, 1, *root.Spec.PathLen)
 
-	assert.Equal(t, Cluster{Name: "argo", Flavour: FlavourKSOPS, Namespace: "default", Path: "overlays/argo",
-		Recipients: []string{"age1wv7vunwur49fqzj7x3n03zxytr2flnx3seh4kduzn8ggpkdvpq4qxztrn4"}}, top.Cluster("argo"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "argo", Flavour: FlavourKSOPS, Namespace: "default", Path: "overlays/argo",
+		Recipients: []string{"age1wv7vunwur49fqzj7x3n03zxytr2flnx3seh4kduzn8ggpkdvpq4qxztrn4"},
+		ArgoCD:     ArgoCDSettings{RepoURL: "https://git.example.com/pki/state.git"}}), top.Cluster("argo"))
+	assert.Empty(t, top.Warnings)
 
 	kc := top.Kubeconfig("ci-deployer")
 	assert.Equal(t, "ci-deployer", kc.Spec.Target.Name)
@@ -101,7 +103,7 @@ func TestLoadMinimalMultiDocument(t *testing.T) {
 	v, rb := api.Spec.Get()
 	assert.Equal(t, DefaultLeafValidity, v)
 	assert.Equal(t, DefaultLeafValidity/3, rb)
-	assert.Equal(t, Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default"}, top.Cluster("dev"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "dev", Flavour: FlavourFlux, Namespace: "default"}), top.Cluster("dev"))
 }
 
 const (
@@ -242,6 +244,6 @@ func TestLoadBoundsAliasExpansion(t *testing.T) {
 	_, err := Load(writeTree(t, map[string]string{"big.yaml": b.String()}))
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 20*time.Second)
-	assert.Contains(t, err.Error(), "document is too large: more than 100000 values after expanding aliases")
+	assert.Contains(t, err.Error(), "big.yaml:206:32: aliases expand to more than 100000 values in this file")
 	assert.Len(t, strings.Split(err.Error(), "\n"), 1, "structural errors stop Load, and the budget error is reported once")
 }

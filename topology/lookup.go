@@ -34,18 +34,18 @@ func (t *Topology) Preset(name string) *Preset {
 	return find(t.Presets, name, func(p *Preset) string { return p.Metadata.Name })
 }
 
-// Cluster returns the named cluster from the Config, defaulted. A cluster that a
-// SecretRef names but the Config does not list is valid and gets every default,
+// Cluster returns the named cluster from the Config, defaulted. A cluster the
+// Config does not list (valid only while it lists none) gets every default,
 // so callers never need to handle "not found".
 func (t *Topology) Cluster(name string) Cluster {
 	for _, c := range t.Config.Spec.Clusters {
 		if c.Name == name {
-			defaultCluster(&c)
+			t.defaultCluster(&c)
 			return c
 		}
 	}
 	c := Cluster{Name: name}
-	defaultCluster(&c)
+	t.defaultCluster(&c)
 	return c
 }
 

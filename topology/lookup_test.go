@@ -66,9 +66,9 @@ func TestLookups(t *testing.T) {
 	assert.Nil(t, top.TrustBundle("nope"))
 	assert.Nil(t, top.Preset("nope"))
 
-	assert.Equal(t, Cluster{Name: "prod", Flavour: FlavourFlux, Namespace: "pki",
-		Recipients: []string{"age17sdlquayzcdtz6q8dtq6gz5yzvt5epewgm7sdp23390jdaawm4xqd8wd9v"}}, top.Cluster("prod"))
-	assert.Equal(t, Cluster{Name: "unlisted", Flavour: FlavourFlux, Namespace: "default"}, top.Cluster("unlisted"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "prod", Flavour: FlavourFlux, Namespace: "pki",
+		Recipients: []string{"age17sdlquayzcdtz6q8dtq6gz5yzvt5epewgm7sdp23390jdaawm4xqd8wd9v"}}), top.Cluster("prod"))
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "unlisted", Flavour: FlavourFlux, Namespace: "default"}), top.Cluster("unlisted"))
 }
 
 func TestValidityPolicyGet(t *testing.T) {

@@ -490,7 +490,7 @@ func TestLoadKubeadmExample(t *testing.T) {
 
 	assert.Empty(t, top.Config.Spec.Reconciler.Age, "the example leaves recipients to SOPS_AGE_RECIPIENTS")
 	cl := top.Cluster("demo")
-	assert.Equal(t, Cluster{Name: "demo", Flavour: FlavourFlux, Namespace: "kube-system"}, cl)
+	assert.Equal(t, deliveryDefaults(Cluster{Name: "demo", Flavour: FlavourFlux, Namespace: "kube-system"}), cl)
 	assert.Empty(t, cl.Recipients)
 
 	var all []string

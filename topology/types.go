@@ -160,8 +160,11 @@ type ConfigSpec struct {
 	// Reconciler lists the age recipients that can open ca/ (CA keys) and every overlay.
 	// Empty means SOPS_AGE_RECIPIENTS at render time, as with the sops CLI.
 	Reconciler Recipients `json:"reconciler,omitempty"`
-	// Clusters lists the delivery targets. A cluster referenced by a SecretRef
-	// but not listed here gets the defaults (flux, namespace "default", reconciler recipients only).
+	// Clusters lists the delivery targets. While it is empty, any cluster a
+	// SecretRef names exists with the defaults (flux, namespace "default",
+	// reconciler recipients only); once it lists one, every SecretRef and
+	// clusterRoleBindings.cluster (except kcp workspace paths, root:org) must
+	// name a listed cluster, Presets' own clusters included.
 	Clusters []Cluster `json:"clusters,omitempty"`
 	// AllowDelete names objects ("<Kind>/<name>") a plan may delete although
 	// the destruction guard would refuse: a CA, or most of the objects.
@@ -190,7 +193,62 @@ type Cluster struct {
 	Namespace  string   `json:"namespace,omitempty"` // default namespace for SecretRefs, default "default"
 	// Path overrides the overlay directory in the state repo (default clusters/<name>).
 	Path string `json:"path,omitempty"`
+	// Flux is how a flux cluster's Flux applies the overlay; ArgoCD how a
+	// ksops cluster's Argo CD does. Both are defaulted on every cluster; a
+	// section written for the other flavour is an error. They replace the
+	// Config annotations gitca.dev/flux-* and gitca.dev/argocd-*, which are
+	// still read (for every cluster, where the typed field is unset) with a
+	// deprecation warning.
+	Flux   FluxSettings   `json:"flux,omitempty"`
+	ArgoCD ArgoCDSettings `json:"argocd,omitempty"`
+	// Namespaces says whether the overlay declares the Namespace objects it writes into.
+	Namespaces NamespacePolicy `json:"namespaces,omitempty"`
 }
+
+// FluxSettings are the fields of the Flux Kustomization (and the source it
+// reads) that apply a flux cluster's overlay. Durations are written as
+// everywhere in the topology and given to Flux in Go's form ("10m", "8760h").
+type FluxSettings struct {
+	// Source is the Flux source holding the state repo; default the
+	// GitRepository gitca-state in flux-system, which gitca writes itself.
+	// (flux-system/flux-system, the old default, is the fleet repository
+	// after flux bootstrap, not the state repo.)
+	Source           FluxSourceRef `json:"source,omitempty"`
+	Interval         *Duration     `json:"interval,omitempty"`         // default 10m
+	RetryInterval    *Duration     `json:"retryInterval,omitempty"`    // default 2m: a failure is retried before the next interval
+	Timeout          *Duration     `json:"timeout,omitempty"`          // default 5m
+	DecryptionSecret string        `json:"decryptionSecret,omitempty"` // Secret next to the Kustomization holding the cluster's age key (a key ending in .agekey); default sops-age
+	// Path is the overlay as the source sees it; default ./<cluster path>.
+	// Set it when the state repo is a subdirectory of the source.
+	Path string `json:"path,omitempty"`
+}
+
+// FluxSourceRef names a Flux source object, as Flux's own sourceRef does.
+type FluxSourceRef struct {
+	Kind      string `json:"kind,omitempty"`      // default GitRepository
+	Name      string `json:"name,omitempty"`      // default gitca-state
+	Namespace string `json:"namespace,omitempty"` // default flux-system
+}
+
+// ArgoCDSettings are the fields of the Argo CD Application that syncs a ksops
+// cluster's overlay.
+type ArgoCDSettings struct {
+	RepoURL   string `json:"repoURL,omitempty"`   // the state repo as Argo CD fetches it; required for ksops clusters
+	Revision  string `json:"revision,omitempty"`  // default HEAD
+	Project   string `json:"project,omitempty"`   // default default
+	Namespace string `json:"namespace,omitempty"` // Argo CD's namespace, where the Application lives; default argocd
+}
+
+// NamespacePolicy is whether an overlay declares the Namespace objects of the
+// namespaces it writes into (except kube-system, kube-public and default):
+// without them Flux applies nothing of an overlay that names a missing one.
+type NamespacePolicy struct {
+	// Manage defaults to true; false is for teams whose namespaces are made elsewhere.
+	Manage *bool `json:"manage,omitempty"`
+}
+
+// ManagesNamespaces reports whether the overlay declares its Namespace objects.
+func (c Cluster) ManagesNamespaces() bool { return c.Namespaces.Manage == nil || *c.Namespaces.Manage }
 
 // CertificateAuthority is a self-signed root (no issuer), an intermediate
 // (issuer names another CA) or an imported root (Import set).
@@ -398,4 +456,7 @@ type Topology struct {
 	Kubeconfigs  []*Kubeconfig
 	TrustBundles []*TrustBundle
 	Presets      []*Preset
+	// Warnings are what Load accepted but a user should change (deprecated
+	// fields), each "file:line:col: field: what to do instead", sorted.
+	Warnings []string
 }

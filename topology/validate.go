@@ -35,6 +35,7 @@ func (t *Topology) validate() ErrorList {
 	v.kubeconfigs()
 	v.trustBundles()
 	v.deliveries()
+	v.clusterRefs()
 	v.errs.Sort()
 	return v.errs
 }
@@ -129,6 +130,102 @@ func (v *validator) config() {
 			v.add(o, f+".path", fmt.Sprintf("invalid overlay path %q", cl.Path), "a relative slash-separated path inside the state repo")
 		}
 		v.recipients(o, f+".recipients", cl.Recipients)
+		v.clusterDelivery(o, f, cl)
+	}
+	v.legacyAnnotations(o)
+}
+
+const allowedDuration = "a positive Go duration such as 10m, or whole days such as 1d"
+
+// clusterDelivery checks the Flux and Argo CD settings of cluster cl at field f
+// (spec.clusters[i]), after defaulting.
+func (v *validator) clusterDelivery(o object, f string, cl Cluster) {
+	written := func(field string) bool { _, ok := o.origin.Fields[field]; return ok }
+	switch {
+	case cl.Flavour == FlavourKSOPS && written(f+".flux"):
+		v.add(o, f+".flux", fmt.Sprintf("cluster %q uses flavour ksops, so Flux settings do not apply", cl.Name), "set flavour: flux, or remove this section")
+	case cl.Flavour == FlavourFlux && written(f+".argocd"):
+		v.add(o, f+".argocd", fmt.Sprintf("cluster %q uses flavour flux, so Argo CD settings do not apply", cl.Name), "set flavour: ksops, or remove this section")
+	}
+
+	fx := cl.Flux
+	if kinds := []string{"GitRepository", "OCIRepository", "Bucket"}; !slices.Contains(kinds, fx.Source.Kind) {
+		v.add(o, f+".flux.source.kind", fmt.Sprintf("unknown Flux source kind %q", fx.Source.Kind), "one of "+strings.Join(kinds, ", "))
+	}
+	if !isDNS1123Subdomain(fx.Source.Name) {
+		v.add(o, f+".flux.source.name", fmt.Sprintf("invalid Flux source name %q", fx.Source.Name), allowedName)
+	}
+	if !isDNS1123Label(fx.Source.Namespace) {
+		v.add(o, f+".flux.source.namespace", fmt.Sprintf("invalid namespace %q", fx.Source.Namespace), allowedNamespace)
+	}
+	for _, d := range []struct {
+		field string
+		d     *Duration
+	}{{"interval", fx.Interval}, {"retryInterval", fx.RetryInterval}, {"timeout", fx.Timeout}} {
+		if d.d != nil && d.d.Duration <= 0 {
+			v.add(o, f+".flux."+d.field, fmt.Sprintf("%s must be positive, got %s", d.field, d.d), allowedDuration)
+		}
+	}
+	if !isDNS1123Subdomain(fx.DecryptionSecret) {
+		v.add(o, f+".flux.decryptionSecret", fmt.Sprintf("invalid Secret name %q", fx.DecryptionSecret), allowedName)
+	}
+	if p := strings.TrimPrefix(fx.Path, "./"); fx.Path != "" && (!filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(fx.Path, `\`)) {
+		v.add(o, f+".flux.path", fmt.Sprintf("invalid path %q", fx.Path), "a relative slash-separated path inside the source, such as ./clusters/prod")
+	}
+
+	a := cl.ArgoCD
+	switch {
+	case a.RepoURL == "" && cl.Flavour == FlavourKSOPS:
+		v.add(o, f+".argocd.repoURL", fmt.Sprintf("cluster %q uses flavour ksops, whose Argo CD Application needs the state repo's URL", cl.Name), allowedRepoURL)
+	case a.RepoURL != "":
+		v.repoURL(o, f+".argocd.repoURL", a.RepoURL)
+	}
+	if strings.TrimSpace(a.Revision) == "" || strings.ContainsAny(a.Revision, " \t\n") {
+		v.add(o, f+".argocd.revision", fmt.Sprintf("invalid revision %q", a.Revision), "a branch, tag or commit, or HEAD")
+	}
+	if !isDNS1123Subdomain(a.Project) {
+		v.add(o, f+".argocd.project", fmt.Sprintf("invalid project %q", a.Project), allowedName)
+	}
+	if !isDNS1123Label(a.Namespace) {
+		v.add(o, f+".argocd.namespace", fmt.Sprintf("invalid namespace %q", a.Namespace), allowedNamespace)
+	}
+}
+
+const allowedRepoURL = "the state repo as Argo CD fetches it: https://git.example.com/pki/state.git, ssh://git@git.example.com/pki/state.git or git@git.example.com:pki/state.git"
+
+var scpLikeURL = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$`)
+
+// repoURL checks a git URL without ever echoing it: a URL may carry a token.
+func (v *validator) repoURL(o object, field, s string) {
+	if scpLikeURL.MatchString(s) {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !slices.Contains([]string{"https", "http", "ssh", "git", "file"}, u.Scheme) || (u.Host == "" && u.Scheme != "file"):
+		v.add(o, field, "not a git repository URL", allowedRepoURL)
+	case u.User != nil && func() bool { _, ok := u.User.Password(); return ok }():
+		v.add(o, field, "the URL carries a password or token, which would be committed to the state repo", "a URL without credentials; Argo CD takes them from its repository Secret")
+	}
+}
+
+// legacyAnnotations checks the deprecated annotations that are still read.
+func (v *validator) legacyAnnotations(o object) {
+	ann := v.t.Config.Metadata.Annotations
+	f := func(k string) string { return "metadata.annotations." + k }
+	if s, ok := ann[AnnotationFluxInterval]; ok {
+		if d, err := ParseDuration(s); err != nil || d <= 0 {
+			v.add(o, f(AnnotationFluxInterval), fmt.Sprintf("invalid interval %q", s), allowedDuration)
+		}
+	}
+	if s, ok := ann[AnnotationFluxSource]; ok {
+		ns, name, hasNS := strings.Cut(strings.TrimSpace(s), "/")
+		if !hasNS {
+			ns, name = DefaultFluxNamespace, ns
+		}
+		if !isDNS1123Label(ns) || !isDNS1123Subdomain(name) {
+			v.add(o, f(AnnotationFluxSource), fmt.Sprintf("invalid Flux source %q", s), "[namespace/]name of a GitRepository")
+		}
 	}
 }
 
@@ -191,11 +288,11 @@ func (v *validator) cas() {
 			}
 			if s.Import.Certificate == "" {
 				v.add(o, "spec.import.certificate", "certificate is required for an imported CA", allowedFile)
-			} else {
-				v.repoFile(o, "spec.import.certificate", s.Import.Certificate)
+			} else if v.repoFile(o, "spec.import.certificate", s.Import.Certificate) {
+				v.importedCertificate(o, "spec.import.certificate", s.Import.Certificate)
 			}
-			if s.Import.Key != "" {
-				v.repoFile(o, "spec.import.key", s.Import.Key)
+			if s.Import.Key != "" && v.repoFile(o, "spec.import.key", s.Import.Key) {
+				v.importedKey(o, "spec.import.key", s.Import.Key)
 			}
 		} else if s.Issuer != "" {
 			if iss := v.issuer(o, "spec.issuer", s.Issuer); iss != nil && iss != ca {
@@ -390,7 +487,9 @@ func (v *validator) trustBundles() {
 			case src.Bundle != "":
 				edges[b.Metadata.Name] = append(edges[b.Metadata.Name], src.Bundle)
 			case src.File != "":
-				v.repoFile(o, f+".file", src.File)
+				if v.repoFile(o, f+".file", src.File) {
+					v.bundleFile(o, f+".file", src.File)
+				}
 			}
 		}
 		if b.Spec.ConfigMap == nil && b.Spec.Secret == nil {
@@ -552,7 +651,7 @@ func (v *validator) rotation(o object, r RotationPolicy) {
 func (v *validator) secretRef(o object, field string, r SecretRef) {
 	switch {
 	case r.Cluster == "":
-		v.add(o, field+".cluster", "cluster is required: the overlay that receives it", "a cluster name, listed in the Config or not")
+		v.add(o, field+".cluster", "cluster is required: the overlay that receives it", "a cluster of the Config's spec.clusters; any name when it lists none")
 	case !isDNS1123Subdomain(r.Cluster):
 		v.add(o, field+".cluster", fmt.Sprintf("invalid cluster name %q", r.Cluster), allowedName)
 	}
@@ -566,11 +665,11 @@ func (v *validator) secretRef(o object, field string, r SecretRef) {
 
 // repoFile checks that p names a file inside the topology repo, also after
 // following symlinks, so a topology cannot make gitca read files elsewhere on
-// the machine that runs it.
-func (v *validator) repoFile(o object, field, p string) {
+// the machine that runs it. It reports whether p is such a file.
+func (v *validator) repoFile(o object, field, p string) bool {
 	if !filepath.IsLocal(filepath.FromSlash(p)) {
 		v.add(o, field, fmt.Sprintf("path %q leaves the topology repo", p), allowedFile)
-		return
+		return false
 	}
 	root := v.t.Root
 	if root == "" {
@@ -580,24 +679,26 @@ func (v *validator) repoFile(o object, field, p string) {
 	resolved, err := filepath.EvalSymlinks(full)
 	if errors.Is(err, fs.ErrNotExist) {
 		v.add(o, field, fmt.Sprintf("file %q does not exist", p), allowedFile)
-		return
+		return false
 	}
 	if err != nil {
 		v.add(o, field, fmt.Sprintf("cannot read %q: %v", p, err), allowedFile)
-		return
+		return false
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		v.add(o, field, fmt.Sprintf("cannot resolve the topology root: %v", err), "")
-		return
+		return false
 	}
 	if rel, err := filepath.Rel(realRoot, resolved); err != nil || !filepath.IsLocal(rel) {
 		v.add(o, field, fmt.Sprintf("path %q leaves the topology repo through a symlink", p), allowedFile)
-		return
+		return false
 	}
 	if fi, err := os.Stat(resolved); err != nil || !fi.Mode().IsRegular() {
 		v.add(o, field, fmt.Sprintf("%q is not a regular file", p), allowedFile)
+		return false
 	}
+	return true
 }
 
 func (v *validator) caNames() []string {
