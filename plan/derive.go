@@ -108,6 +108,12 @@ func (p *Plan) derive(cas CASource) (map[string]*derived, error) {
 	if err := checkOverlayNames(t, l); err != nil {
 		return nil, err
 	}
+	for path, d := range namespaces(t, l) {
+		if _, dup := out[path]; dup || sealed[path] {
+			return nil, fmt.Errorf("%s: a Namespace and another object would share this file", path)
+		}
+		out[path] = d
+	}
 	files := slices.Collect(maps.Keys(sealed))
 	files = append(files, slices.Collect(maps.Keys(out))...)
 	for _, o := range overlaysOf(t, l, files, sealed) {

@@ -3,7 +3,7 @@ package plan
 import (
 	"maps"
 	"slices"
-	"strings"
+	"time"
 
 	kusttypes "sigs.k8s.io/kustomize/api/types"
 
@@ -42,51 +42,16 @@ func gitopsFile(o *Overlay, obj any) *derived {
 	return &derived{kind: FileGitOps, owner: "Cluster/" + o.Name, bytes: mustYAML(obj)}
 }
 
-// Config annotations that set how overlays are handed to Flux and Argo CD,
-// with the defaults a stock `flux bootstrap` or Argo CD install expects.
-const (
-	AnnotationFluxSource     = "gitca.dev/flux-source"            // [namespace/]name of the GitRepository holding the state repo; default flux-system/flux-system
-	AnnotationFluxDecryption = "gitca.dev/flux-decryption-secret" // Secret in the Flux namespace holding the cluster's age key; default sops-age
-	AnnotationFluxInterval   = "gitca.dev/flux-interval"          // default 10m
-	AnnotationArgoRepoURL    = "gitca.dev/argocd-repo-url"        // the state repo as Argo CD fetches it; required for ksops clusters
-	AnnotationArgoRevision   = "gitca.dev/argocd-revision"        // default HEAD
-	AnnotationArgoProject    = "gitca.dev/argocd-project"         // default default
-	AnnotationArgoNamespace  = "gitca.dev/argocd-namespace"       // default argocd
-	// AnnotationKCPWorkspace marks a workspace overlay's Flux Kustomization
-	// with the workspace path it must be pointed at.
-	AnnotationKCPWorkspace      = "gitca.dev/kcp-workspace"
-	DefaultFluxNamespace        = "flux-system"
-	DefaultFluxSource           = "flux-system"
-	DefaultFluxDecryptionSecret = "sops-age"
-)
+// AnnotationKCPWorkspace marks a workspace overlay's Flux Kustomization with
+// the workspace path it must be pointed at.
+const AnnotationKCPWorkspace = "gitca.dev/kcp-workspace"
 
-type deliveryOptions struct {
-	FluxNamespace, FluxSource, FluxDecryptionSecret, FluxInterval string
-	ArgoRepoURL, ArgoRevision, ArgoProject, ArgoNamespace         string
-}
-
-func deliveryOptionsOf(t *topology.Topology) deliveryOptions {
-	a := t.Config.Metadata.Annotations
-	get := func(k, def string) string {
-		if v := strings.TrimSpace(a[k]); v != "" {
-			return v
-		}
-		return def
+// durationOr is a topology duration as Flux takes it ("10m", "1h30m").
+func durationOr(d *topology.Duration, def time.Duration) string {
+	if d == nil {
+		d = topology.NewDuration(def)
 	}
-	o := deliveryOptions{
-		FluxNamespace:        DefaultFluxNamespace,
-		FluxSource:           get(AnnotationFluxSource, DefaultFluxSource),
-		FluxDecryptionSecret: get(AnnotationFluxDecryption, DefaultFluxDecryptionSecret),
-		FluxInterval:         get(AnnotationFluxInterval, "10m"),
-		ArgoRepoURL:          get(AnnotationArgoRepoURL, ""),
-		ArgoRevision:         get(AnnotationArgoRevision, "HEAD"),
-		ArgoProject:          get(AnnotationArgoProject, "default"),
-		ArgoNamespace:        get(AnnotationArgoNamespace, "argocd"),
-	}
-	if ns, name, ok := strings.Cut(o.FluxSource, "/"); ok {
-		o.FluxNamespace, o.FluxSource = ns, name
-	}
-	return o
+	return d.String()
 }
 
 type objectRef struct {

@@ -15,9 +15,8 @@ type ksopsFlavour struct{}
 func init() { registerFlavour(topology.FlavourKSOPS, ksopsFlavour{}) }
 
 func (ksopsFlavour) Overlay(t *topology.Topology, l Layout, o *Overlay) (map[string]*derived, error) {
-	opts := deliveryOptionsOf(t)
-	if opts.ArgoRepoURL == "" {
-		return nil, fmt.Errorf("cluster %s uses flavour ksops: set the Config annotation %s to the state repo's URL, for its Argo CD Application", o.Name, AnnotationArgoRepoURL)
+	if o.Cluster.ArgoCD.RepoURL == "" {
+		return nil, fmt.Errorf("cluster %s uses flavour ksops: set spec.clusters[].argocd.repoURL (or spec.stateRepository.url) to the state repo's URL, for its Argo CD Application", o.Name)
 	}
 	out := map[string]*derived{}
 	k := newKustomization()
@@ -34,7 +33,7 @@ func (ksopsFlavour) Overlay(t *topology.Topology, l Layout, o *Overlay) (map[str
 		out[l.KSOPSGenerator(o.Dir)] = &derived{kind: FileKustomization, owner: "Cluster/" + o.Name, bytes: mustYAML(ksopsGenerator(o.Name, files))}
 	}
 	out[l.Kustomization(o.Dir)] = kustomizationFileOf(o, k)
-	out[path.Join(l.ArgoDir(o.Name), "gitca-application.yaml")] = gitopsFile(o, argoApplication(o, opts))
+	out[path.Join(l.ArgoDir(o.Name), "gitca-application.yaml")] = gitopsFile(o, argoApplication(o))
 	return out, nil
 }
 
@@ -64,13 +63,14 @@ type argoApplicationObject struct {
 // argoApplication makes Argo CD sync the overlay into the cluster registered
 // under the overlay's name. Its repo-server needs the ksops binary and
 // kustomize.buildOptions "--enable-alpha-plugins --enable-exec".
-func argoApplication(o *Overlay, opts deliveryOptions) argoApplicationObject {
+func argoApplication(o *Overlay) argoApplicationObject {
+	opts := o.Cluster.ArgoCD
 	var a argoApplicationObject
 	a.APIVersion, a.Kind = "argoproj.io/v1alpha1", "Application"
-	a.Metadata = Meta{Name: "gitca-" + fileSafe(o.Name), Namespace: opts.ArgoNamespace, Labels: ManagedLabels()}
-	a.Spec.Project = opts.ArgoProject
-	a.Spec.Source.RepoURL = opts.ArgoRepoURL
-	a.Spec.Source.TargetRevision = opts.ArgoRevision
+	a.Metadata = Meta{Name: "gitca-" + fileSafe(o.Name), Namespace: opts.Namespace, Labels: ManagedLabels()}
+	a.Spec.Project = opts.Project
+	a.Spec.Source.RepoURL = opts.RepoURL
+	a.Spec.Source.TargetRevision = opts.Revision
 	a.Spec.Source.Path = o.Dir
 	a.Spec.Destination.Name = o.Name
 	a.Spec.SyncPolicy.Automated.Prune = true

@@ -23,6 +23,8 @@ const (
 	DefaultFluxRetryInterval    = 2 * time.Minute
 	DefaultFluxTimeout          = 5 * time.Minute
 	DefaultFluxDecryptionSecret = "sops-age"
+	DefaultStateBranch          = "main"
+	DefaultStateInterval        = time.Minute
 	DefaultArgoCDRevision       = "HEAD"
 	DefaultArgoCDProject        = "default"
 	DefaultArgoCDNamespace      = "argocd"
@@ -67,6 +69,12 @@ func (t *Topology) Default() {
 	caPolicy := ValidityPolicy{Validity: NewDuration(DefaultCAValidity), RenewBefore: NewDuration(DefaultCARenewBefore)}
 	fillValidity(&d.CA, caPolicy, false)
 	fillValidity(&d.Leaf, ValidityPolicy{Validity: NewDuration(DefaultLeafValidity)}, true)
+	if r := t.Config.Spec.StateRepository; r != nil {
+		r.Branch = cmp.Or(r.Branch, DefaultStateBranch)
+		if r.Interval == nil {
+			r.Interval = NewDuration(DefaultStateInterval)
+		}
+	}
 	for i := range t.Config.Spec.Clusters {
 		t.defaultCluster(&t.Config.Spec.Clusters[i])
 	}
@@ -175,6 +183,9 @@ func (t *Topology) defaultCluster(c *Cluster) {
 
 	a := &c.ArgoCD
 	a.RepoURL = cmp.Or(a.RepoURL, legacy(AnnotationArgoRepoURL))
+	if r := t.Config.Spec.StateRepository; r != nil {
+		a.RepoURL = cmp.Or(a.RepoURL, r.URL)
+	}
 	a.Revision = cmp.Or(a.Revision, legacy(AnnotationArgoRevision), DefaultArgoCDRevision)
 	a.Project = cmp.Or(a.Project, legacy(AnnotationArgoProject), DefaultArgoCDProject)
 	a.Namespace = cmp.Or(a.Namespace, legacy(AnnotationArgoNamespace), DefaultArgoCDNamespace)

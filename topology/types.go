@@ -166,6 +166,10 @@ type ConfigSpec struct {
 	// clusterRoleBindings.cluster (except kcp workspace paths, root:org) must
 	// name a listed cluster, Presets' own clusters included.
 	Clusters []Cluster `json:"clusters,omitempty"`
+	// StateRepository is the state repo as the clusters' GitOps agents fetch
+	// it. When set, gitca writes each flux cluster's GitRepository (the
+	// cluster's flux.source) and uses the URL as Argo CD's repoURL default.
+	StateRepository *StateRepository `json:"stateRepository,omitempty"`
 	// AllowDelete names objects ("<Kind>/<name>") a plan may delete although
 	// the destruction guard would refuse: a CA, or most of the objects.
 	AllowDelete []string `json:"allowDelete,omitempty"`
@@ -221,6 +225,17 @@ type FluxSettings struct {
 	// Path is the overlay as the source sees it; default ./<cluster path>.
 	// Set it when the state repo is a subdirectory of the source.
 	Path string `json:"path,omitempty"`
+}
+
+// StateRepository is where the GitOps agents fetch the state repo from.
+type StateRepository struct {
+	URL      string    `json:"url"`                // ssh://, https:// or http:// as Flux's GitRepository takes it
+	Branch   string    `json:"branch,omitempty"`   // default main
+	Interval *Duration `json:"interval,omitempty"` // how often Flux fetches it; default 1m
+	// SecretRef names the Secret, next to the GitRepository, that holds the
+	// credentials (an SSH deploy key with known_hosts, or a token); none for
+	// a public repository.
+	SecretRef string `json:"secretRef,omitempty"`
 }
 
 // FluxSourceRef names a Flux source object, as Flux's own sourceRef does.

@@ -92,6 +92,20 @@ func describeOrigin(o Origin) string {
 func (v *validator) config() {
 	c := &v.t.Config
 	o := object{kind: KindConfig, name: c.Metadata.Name, origin: c.Origin}
+	if r := c.Spec.StateRepository; r != nil {
+		if u, err := url.Parse(r.URL); err != nil || !slices.Contains([]string{"ssh", "https", "http"}, u.Scheme) || u.Host == "" {
+			v.add(o, "spec.stateRepository.url", fmt.Sprintf("invalid repository URL %q", r.URL), "ssh://, https:// or http:// with a host, as Flux's GitRepository takes it")
+		}
+		if strings.ContainsAny(r.Branch, " ~^:?*[\\") || strings.HasPrefix(r.Branch, "-") {
+			v.add(o, "spec.stateRepository.branch", fmt.Sprintf("invalid branch %q", r.Branch), "a git branch name")
+		}
+		if r.Interval != nil && r.Interval.Duration <= 0 {
+			v.add(o, "spec.stateRepository.interval", "interval must be positive", allowedDuration)
+		}
+		if r.SecretRef != "" && !isDNS1123Subdomain(r.SecretRef) {
+			v.add(o, "spec.stateRepository.secretRef", fmt.Sprintf("invalid Secret name %q", r.SecretRef), allowedName)
+		}
+	}
 	if c.APIVersion != "" && c.APIVersion != APIVersion {
 		v.add(o, "apiVersion", fmt.Sprintf("unsupported apiVersion %q", c.APIVersion), "allowed: "+APIVersion)
 	}
