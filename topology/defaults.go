@@ -69,7 +69,8 @@ func (t *Topology) Default() {
 	fillValidity(&d.CA, caPolicy, false)
 	fillValidity(&d.Leaf, ValidityPolicy{Validity: NewDuration(DefaultLeafValidity)}, true)
 	for i := range t.Config.Spec.Clusters {
-		t.defaultCluster(&t.Config.Spec.Clusters[i])
+		defaultCluster(&t.Config.Spec.Clusters[i])
+		t.defaultDelivery(&t.Config.Spec.Clusters[i])
 	}
 
 	for _, ca := range t.CAs {
@@ -139,14 +140,18 @@ func fillValidity(p *ValidityPolicy, def ValidityPolicy, proportional bool) {
 	}
 }
 
-// defaultCluster fills a cluster: typed fields first, then the deprecated
-// Config annotations, then the built-in defaults.
-func (t *Topology) defaultCluster(c *Cluster) {
+func defaultCluster(c *Cluster) {
 	c.Flavour = cmp.Or(c.Flavour, DefaultFlavour)
 	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
 	// path.Join, not filepath: this is a path inside the state repo, always slash-separated.
 	c.Path = cmp.Or(c.Path, path.Join("clusters", c.Name))
+}
 
+// defaultDelivery fills a cluster's Flux, Argo CD and namespace settings:
+// typed fields first, then the deprecated Config annotations, then the
+// built-in defaults. flux.path stays empty unless set: where an overlay lives
+// is the state layout's to say.
+func (t *Topology) defaultDelivery(c *Cluster) {
 	legacy := func(k string) string { return strings.TrimSpace(t.Config.Metadata.Annotations[k]) }
 	f := &c.Flux
 	if f.Source == (FluxSourceRef{}) {
@@ -174,7 +179,6 @@ func (t *Topology) defaultCluster(c *Cluster) {
 		f.Timeout = NewDuration(DefaultFluxTimeout)
 	}
 	f.DecryptionSecret = cmp.Or(f.DecryptionSecret, legacy(AnnotationFluxDecryption), DefaultFluxDecryptionSecret)
-	f.Path = cmp.Or(f.Path, "./"+c.Path)
 
 	a := &c.ArgoCD
 	a.RepoURL = cmp.Or(a.RepoURL, legacy(AnnotationArgoRepoURL))

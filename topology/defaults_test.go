@@ -16,7 +16,7 @@ func deliveryDefaults(c Cluster) Cluster {
 	manage := true
 	c.Flux = FluxSettings{Source: FluxSourceRef{Kind: "GitRepository", Name: "gitca-state", Namespace: "flux-system"},
 		Interval: dur(10 * time.Minute), RetryInterval: dur(2 * time.Minute), Timeout: dur(5 * time.Minute),
-		DecryptionSecret: "sops-age", Path: "./" + c.Path}
+		DecryptionSecret: "sops-age"}
 	c.ArgoCD = ArgoCDSettings{RepoURL: c.ArgoCD.RepoURL, Revision: "HEAD", Project: "default", Namespace: "argocd"}
 	c.Namespaces = NamespacePolicy{Manage: &manage}
 	return c

@@ -177,7 +177,7 @@ func (v *validator) clusterDelivery(o object, f string, cl Cluster) {
 	if !isDNS1123Subdomain(fx.DecryptionSecret) {
 		v.add(o, f+".flux.decryptionSecret", fmt.Sprintf("invalid Secret name %q", fx.DecryptionSecret), allowedName)
 	}
-	if p := strings.TrimPrefix(fx.Path, "./"); !filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(fx.Path, `\`) {
+	if p := strings.TrimPrefix(fx.Path, "./"); fx.Path != "" && (!filepath.IsLocal(filepath.FromSlash(p)) || strings.Contains(fx.Path, `\`)) {
 		v.add(o, f+".flux.path", fmt.Sprintf("invalid path %q", fx.Path), "a relative slash-separated path inside the source, such as ./clusters/prod")
 	}
 
