@@ -76,7 +76,8 @@ func (t *Topology) Default() {
 		}
 	}
 	for i := range t.Config.Spec.Clusters {
-		t.defaultCluster(&t.Config.Spec.Clusters[i])
+		defaultCluster(&t.Config.Spec.Clusters[i])
+		t.defaultDelivery(&t.Config.Spec.Clusters[i])
 	}
 
 	for _, ca := range t.CAs {
@@ -146,11 +147,16 @@ func fillValidity(p *ValidityPolicy, def ValidityPolicy, proportional bool) {
 	}
 }
 
-// defaultCluster fills a cluster: typed fields first, then the deprecated
-// Config annotations, then the built-in defaults.
-func (t *Topology) defaultCluster(c *Cluster) {
+func defaultCluster(c *Cluster) {
 	c.Flavour = cmp.Or(c.Flavour, DefaultFlavour)
 	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
+}
+
+// defaultDelivery fills a cluster's Flux, Argo CD and namespace settings:
+// typed fields first, then the deprecated Config annotations, then the
+// built-in defaults. flux.path stays empty unless set: where an overlay lives
+// is the state layout's to say.
+func (t *Topology) defaultDelivery(c *Cluster) {
 	legacy := func(k string) string { return strings.TrimSpace(t.Config.Metadata.Annotations[k]) }
 	f := &c.Flux
 	if f.Source == (FluxSourceRef{}) {
@@ -178,8 +184,6 @@ func (t *Topology) defaultCluster(c *Cluster) {
 		f.Timeout = NewDuration(DefaultFluxTimeout)
 	}
 	f.DecryptionSecret = cmp.Or(f.DecryptionSecret, legacy(AnnotationFluxDecryption), DefaultFluxDecryptionSecret)
-	// f.Path stays empty unless set: the overlay's place is the state
-	// layout's to say (plan.Layout).
 
 	a := &c.ArgoCD
 	a.RepoURL = cmp.Or(a.RepoURL, legacy(AnnotationArgoRepoURL))

@@ -23,7 +23,8 @@ import (
 // file:line:col relative to dir.
 //
 // A directory that declares no object at all (no document in any file) is an
-// error naming it, never an empty topology.
+// error naming it, never an empty topology. Every file under dir, not only the
+// YAML, is searched for plain private keys, each an error naming the file.
 //
 // Structural errors (YAML syntax, unknown fields, wrong types, unknown kinds)
 // stop Load before the semantic checks, because those would mostly report the
@@ -34,8 +35,8 @@ func Load(dir string) (*Topology, error) { return LoadContext(context.Background
 
 // LoadContext is Load that stops soon after ctx is done, also in the middle of
 // a large file, returning an error that wraps ctx.Err(). Every file is held to
-// the limits in limits.go (size, documents, aliases, nesting), each reported
-// as an error naming the file.
+// MaxFileSize, MaxFileItems, MaxDocuments, MaxAliasNodes and MaxDepth, and
+// may not hold a self-referencing alias; each is an error naming the file.
 func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {

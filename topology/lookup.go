@@ -40,12 +40,14 @@ func (t *Topology) Preset(name string) *Preset {
 func (t *Topology) Cluster(name string) Cluster {
 	for _, c := range t.Config.Spec.Clusters {
 		if c.Name == name {
-			t.defaultCluster(&c)
+			defaultCluster(&c)
+			t.defaultDelivery(&c)
 			return c
 		}
 	}
 	c := Cluster{Name: name}
-	t.defaultCluster(&c)
+	defaultCluster(&c)
+	t.defaultDelivery(&c)
 	return c
 }
 

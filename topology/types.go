@@ -222,8 +222,9 @@ type FluxSettings struct {
 	RetryInterval    *Duration     `json:"retryInterval,omitempty"`    // default 2m: a failure is retried before the next interval
 	Timeout          *Duration     `json:"timeout,omitempty"`          // default 5m
 	DecryptionSecret string        `json:"decryptionSecret,omitempty"` // Secret next to the Kustomization holding the cluster's age key (a key ending in .agekey); default sops-age
-	// Path is the overlay as the source sees it; default ./<cluster path>.
-	// Set it when the state repo is a subdirectory of the source.
+	// Path is the overlay as the source sees it ("./pki/clusters/prod"); empty
+	// means the overlay's directory in the state repo. Set it when the state
+	// repo is a subdirectory of the source.
 	Path string `json:"path,omitempty"`
 }
 
