@@ -535,7 +535,7 @@ func TestLoadKubeadmExample(t *testing.T) {
 	for _, c := range top.CAs {
 		all = append(all, c.Metadata.Name)
 		// The document is where its kind is written.
-		assert.Equal(t, Origin{Position: Position{File: "kubeadm.yaml", Line: 8, Col: 1}, Preset: "demo"},
+		assert.Equal(t, Origin{Position: Position{File: "kubeadm.yaml", Line: 9, Col: 1}, Preset: "demo"},
 			Origin{Position: c.Origin.Position, Preset: c.Origin.Preset})
 	}
 	for _, c := range top.Certificates {
