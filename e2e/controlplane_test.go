@@ -41,8 +41,13 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 	cp1 := exp.NodeDir(t, "cp-1")
 
 	etcd0 := StartEtcd(t, bins, EtcdConfig{Name: "cp-0", PKIDir: filepath.Join(cp0, "pki"), IP: NodeIP["cp-0"]})
-	api := StartAPIServer(t, bins, APIServerConfig{Dir: cp0, IP: NodeIP["cp-0"], EtcdServers: []string{etcd0.ClientURL}})
+	// kubeadm leaves this unset because its kubelets sign their own serving
+	// certificates; gitca's are signed by the cluster CA, so the apiserver can
+	// and here must verify every kubelet it calls.
+	api := StartAPIServer(t, bins, APIServerConfig{Dir: cp0, IP: NodeIP["cp-0"], EtcdServers: []string{etcd0.ClientURL},
+		ExtraArgs: []string{"--kubelet-certificate-authority=" + filepath.Join(cp0, "pki", "ca.crt")}})
 	conf := func(name string) string { return filepath.Join(cp0, name) }
+	gitcaExport := exp.StateDir != "" // not kubeadm's own layout (GITCA_E2E_EXPORT_DIR)
 
 	t.Run("super-admin lists namespaces", func(t *testing.T) {
 		out, err := api.Kubectl(conf("super-admin.conf"), "get", "namespaces", "-o", "name")
@@ -56,27 +61,116 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		}
 	})
 
-	t.Run("kubeconfigs authenticate as kubeadm's identities", func(t *testing.T) {
-		for _, c := range []struct {
-			file, user, group string
-		}{
-			{"super-admin.conf", "kubernetes-super-admin", "system:masters"},
-			{"admin.conf", "kubernetes-admin", "kubeadm:cluster-admins"},
-			{"controller-manager.conf", "system:kube-controller-manager", ""},
-			{"scheduler.conf", "system:kube-scheduler", ""},
-			{"kubelet.conf", "system:node:cp-0", "system:nodes"},
-		} {
+	t.Run("kubeconfigs authenticate as kubeadm's identities, exactly", func(t *testing.T) {
+		type identity struct {
+			file, user string
+			groups     []string // besides system:authenticated; no kubeconfig:<name>
+		}
+		ids := []identity{
+			{"super-admin.conf", "kubernetes-super-admin", []string{"system:masters"}},
+			{"admin.conf", "kubernetes-admin", []string{"kubeadm:cluster-admins"}},
+			{"controller-manager.conf", "system:kube-controller-manager", nil},
+			{"scheduler.conf", "system:kube-scheduler", nil},
+			{"kubelet.conf", "system:node:cp-0", []string{"system:nodes"}},
+		}
+		if gitcaExport {
+			ids = append(ids, identity{kubeProxyConf, "system:kube-proxy", nil})
+		}
+		for _, c := range ids {
 			user, groups, err := whoami(api, conf(c.file))
 			if err != nil {
 				t.Errorf("%s: %v", c.file, err)
 				continue
 			}
-			if user != c.user {
-				t.Errorf("%s: user %q, want %q", c.file, user, c.user)
+			want := append(slices.Clone(c.groups), "system:authenticated")
+			slices.Sort(want)
+			slices.Sort(groups)
+			if user != c.user || !slices.Equal(groups, want) {
+				t.Errorf("%s: %s %v, want %s %v", c.file, user, groups, c.user, want)
 			}
-			if c.group != "" && !slices.Contains(groups, c.group) {
-				t.Errorf("%s: groups %v, want %s among them", c.file, groups, c.group)
+		}
+	})
+
+	t.Run("kube-proxy.conf reads what kube-proxy needs and no more", func(t *testing.T) {
+		if !gitcaExport {
+			t.Skip("not a gitca export")
+		}
+		// The built-in binding system:node-proxier names the user system:kube-proxy.
+		for _, can := range [][]string{{"watch", "services"}, {"list", "endpointslices.discovery.k8s.io"}, {"list", "nodes"}} {
+			if !canI(t, api, conf(kubeProxyConf), append(can, "--all-namespaces")...) {
+				t.Errorf("kube-proxy cannot %v", can)
 			}
+		}
+		if canI(t, api, conf(kubeProxyConf), "list", "secrets", "--all-namespaces") {
+			t.Error("kube-proxy can list secrets")
+		}
+	})
+
+	t.Run("kubelet serving certificate and apiserver-kubelet-client complete mTLS", func(t *testing.T) {
+		if !gitcaExport {
+			t.Skip("not a gitca export")
+		}
+		// The kubelet side trusts the CA kubelet.conf names; the apiserver side
+		// presents its kubelet client certificate and trusts ca.crt
+		// (--kubelet-certificate-authority).
+		kubelet := startFakeKubelet(t, "cp-0", NodeIP["cp-0"], conf(kubeletServing+".crt"), conf(kubeletServing+".key"), kubeconfigCAPool(t, conf("kubelet.conf")))
+		apiClient, err := tls.LoadX509KeyPair(filepath.Join(cp0, "pki", "apiserver-kubelet-client.crt"), filepath.Join(cp0, "pki", "apiserver-kubelet-client.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"", "cp-0"} { // by the address dialled, and by the node's name
+			if out, err := kubeletGet(kubelet.Addr, name, api.caPool, &apiClient); err != nil || strings.TrimSpace(out) != "ok" {
+				t.Errorf("server name %q: %q %v", name, out, err)
+			}
+		}
+		if got, want := kubelet.Clients(), []string{"CN=kube-apiserver-kubelet-client,O=kubeadm:cluster-admins"}; len(got) != 2 || got[0] != want[0] || got[1] != want[0] {
+			t.Errorf("the kubelet served %v, want %v twice", got, want)
+		}
+		foreignKey, foreignCA := newCA(t, "foreign-ca")
+		for what, try := range map[string]func() error{
+			"no client certificate": func() error { _, err := kubeletGet(kubelet.Addr, "", api.caPool, nil); return err },
+			"a client certificate of another CA": func() error {
+				_, err := kubeletGet(kubelet.Addr, "", api.caPool, newClientCert(t, foreignCA, foreignKey, "kube-apiserver-kubelet-client", "kubeadm:cluster-admins"))
+				return err
+			},
+			"another node's name": func() error { _, err := kubeletGet(kubelet.Addr, "cp-1", api.caPool, &apiClient); return err },
+		} {
+			if err := try(); !isCertError(err) {
+				t.Errorf("%s: want a TLS refusal, got %v", what, err)
+			}
+		}
+	})
+
+	t.Run("the apiserver calls the kubelet with its kubelet client certificate", func(t *testing.T) {
+		if !gitcaExport {
+			t.Skip("not a gitca export")
+		}
+		// The whole path of `kubectl logs`: the node registers itself with
+		// kubelet.conf, the apiserver dials the node's InternalIP, verifies the
+		// kubelet serving certificate with --kubelet-certificate-authority and
+		// authenticates with apiserver-kubelet-client.
+		kubelet := startFakeKubelet(t, "cp-0", NodeIP["cp-0"], conf(kubeletServing+".crt"), conf(kubeletServing+".key"), kubeconfigCAPool(t, conf("kubelet.conf")))
+		registerNode(t, api, conf("kubelet.conf"), "cp-0", NodeIP["cp-0"], kubelet.Port)
+		createPodOn(t, api, conf("super-admin.conf"), "e2e-kubelet", "on-cp-0", "cp-0")
+		out, err := api.Kubectl(conf("super-admin.conf"), "logs", "-n", "e2e-kubelet", "on-cp-0")
+		if err != nil || !strings.Contains(out, "log line from the kubelet of cp-0: /containerLogs/e2e-kubelet/on-cp-0/main") {
+			t.Fatalf("kubectl logs through the apiserver: %q %v", out, err)
+		}
+		if got := kubelet.Clients(); len(got) != 1 || got[0] != "CN=kube-apiserver-kubelet-client,O=kubeadm:cluster-admins" {
+			t.Errorf("the kubelet served %v", got)
+		}
+
+		// The check is real: a kubelet whose certificate does not name the
+		// address the apiserver dials (cp-1's, served from cp-0's address) is refused.
+		liar := startFakeKubelet(t, "cp-1", NodeIP["cp-0"], filepath.Join(cp1, kubeletServing+".crt"), filepath.Join(cp1, kubeletServing+".key"), kubeconfigCAPool(t, filepath.Join(cp1, "kubelet.conf")))
+		registerNode(t, api, filepath.Join(cp1, "kubelet.conf"), "cp-1", NodeIP["cp-0"], liar.Port)
+		createPodOn(t, api, conf("super-admin.conf"), "e2e-kubelet", "on-cp-1", "cp-1")
+		out, err = api.Kubectl(conf("super-admin.conf"), "logs", "-n", "e2e-kubelet", "on-cp-1")
+		if err == nil || !strings.Contains(err.Error(), "x509") {
+			t.Errorf("kubectl logs from a kubelet with the wrong certificate: want an x509 error, got %q %v", out, err)
+		}
+		if got := liar.Clients(); len(got) != 0 {
+			t.Errorf("the misnamed kubelet served %v", got)
 		}
 	})
 
@@ -212,6 +306,7 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		}
 	})
 
+	var api1 *APIServer
 	t.Run("a second kube-apiserver serves from cp-1's export", func(t *testing.T) {
 		if etcd1 == nil {
 			t.Skip("cp-1's etcd member did not start")
@@ -219,7 +314,14 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		// cp-1's own serving certificate (SAN 127.0.0.2), etcd client and
 		// kubeconfigs, against its local etcd member: what kubeadm join
 		// --control-plane sets up.
-		api1 := StartAPIServer(t, bins, APIServerConfig{Dir: cp1, IP: NodeIP["cp-1"], EtcdServers: []string{etcd1.ClientURL}})
+		// On the port the example's nodes bind when it is free, so cp-1's
+		// controller-manager.conf and scheduler.conf can be used as exported.
+		port := 0
+		if portFree(NodeIP["cp-1"], 6443) {
+			port = 6443
+		}
+		// Started on the parent test: the next subtest uses it.
+		api1 = StartAPIServer(parent, bins, APIServerConfig{Dir: cp1, IP: NodeIP["cp-1"], Port: port, EtcdServers: []string{etcd1.ClientURL}})
 		out, err := api1.Kubectl(filepath.Join(cp1, "admin.conf"), "get", "namespace", "e2e-after-join", "-o", "name")
 		if err != nil {
 			t.Fatal(err)
@@ -233,6 +335,37 @@ func TestControlPlaneBootsFromKubeadmExport(t *testing.T) {
 		}
 		if user != "system:node:cp-1" {
 			t.Errorf("cp-1's kubelet.conf is %q", user)
+		}
+	})
+
+	t.Run("controller-manager.conf and scheduler.conf point at the node's own apiserver", func(t *testing.T) {
+		if !gitcaExport {
+			t.Skip("not a gitca export")
+		}
+		// kubeadm >= 1.19: the local apiserver for these two, the control-plane
+		// endpoint (127.0.0.1:6443 in the example) for the others.
+		for _, c := range []struct{ node, file, server string }{
+			{"cp-1", "controller-manager.conf", "https://127.0.0.2:6443"},
+			{"cp-1", "scheduler.conf", "https://127.0.0.2:6443"},
+			{"cp-1", "kubelet.conf", "https://127.0.0.1:6443"},
+			{"cp-1", "admin.conf", "https://127.0.0.1:6443"},
+			{"cp-1", kubeProxyConf, "https://127.0.0.1:6443"},
+			{"cp-0", "controller-manager.conf", "https://127.0.0.1:6443"},
+			{"cp-0", "scheduler.conf", "https://127.0.0.1:6443"},
+		} {
+			if got := kubeconfigServer(t, filepath.Join(exp.NodeDir(t, c.node), c.file)); got != c.server {
+				t.Errorf("%s's %s: server %s, want %s", c.node, c.file, got, c.server)
+			}
+		}
+		if api1 == nil || api1.Config.Port != 6443 {
+			t.Skip("cp-1's apiserver is not on 127.0.0.2:6443; the files were checked, not used")
+		}
+		for file, user := range map[string]string{"controller-manager.conf": "system:kube-controller-manager", "scheduler.conf": "system:kube-scheduler"} {
+			out, err := RunCommand(bins.Kubectl, []string{"--kubeconfig=" + filepath.Join(cp1, file), "--request-timeout=20s", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"},
+				[]string{"HOME=" + t.TempDir(), "KUBERC=off", "NO_PROXY=127.0.0.0/8", "no_proxy=127.0.0.0/8"})
+			if err != nil || out != user {
+				t.Errorf("cp-1's %s as exported: %q %v, want %s", file, out, err, user)
+			}
 		}
 	})
 }

@@ -345,6 +345,23 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 	kcpPort, proxyPort := FreePort(t, ip), FreePort(t, ip)
 	p := renderKCPPKI(t, kcpPort, proxyPort)
 
+	// Every component trusts the chart's self-signed kcp-pki-ca: the chart's
+	// kcp-pki-bootstrap is only the issuer that signs it, with no certificate.
+	for _, secret := range []string{"kcp", "kcp-etcd-client", "root-fp-requestheader", "root-fp-server"} {
+		roots := pemFile(t, p.file(secret, "ca.crt"))
+		blk, rest := pem.Decode(roots)
+		if blk == nil || len(bytes.TrimSpace(rest)) != 0 {
+			t.Fatalf("%s/ca.crt: want exactly one certificate", secret)
+		}
+		root, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root.Subject.CommonName != "kcp-pki-ca" || root.CheckSignatureFrom(root) != nil {
+			t.Fatalf("%s/ca.crt is %s, issued by %s; want the self-signed kcp-pki-ca", secret, root.Subject, root.Issuer)
+		}
+	}
+
 	// etcd with the chart's etcd certificates: clients must hold a
 	// certificate of kcp-etcd-client-ca, peers one of kcp-etcd-peer-ca.
 	etcdDir := filepath.Join(p.dir, "etcd-layout")

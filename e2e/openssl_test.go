@@ -38,6 +38,23 @@ var (
 	kubeadmKubeconfigs = []string{"admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf"}
 )
 
+// What gitca's export adds to kubeadm's layout for the data plane: the
+// kubelet's serving certificate where the kubelet's --cert-dir keeps it, and
+// kube-proxy's kubeconfig.
+const (
+	kubeletServing = "kubelet/pki/kubelet"
+	kubeProxyConf  = "kube-proxy.conf"
+)
+
+// kubeconfigsOf lists the kubeconfigs an export holds: kube-proxy.conf only
+// when gitca made it (GITCA_E2E_EXPORT_DIR may point at kubeadm's own layout).
+func kubeconfigsOf(exp *KubeadmExport) []string {
+	if exp.StateDir == "" {
+		return kubeadmKubeconfigs
+	}
+	return append(slices.Clone(kubeadmKubeconfigs), kubeProxyConf)
+}
+
 func requireOpenSSL(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("openssl")
@@ -79,10 +96,66 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 						t.Errorf("pki/%s: %v", f, err)
 					}
 				}
-				for _, f := range kubeadmKubeconfigs {
+				for _, f := range kubeconfigsOf(exp) {
 					if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 						t.Errorf("%s: %v", f, err)
 					}
+				}
+				if exp.StateDir == "" {
+					return
+				}
+				// Exactly these files: nothing of another node, no leftovers of the export.
+				want = slices.Clone(want)
+				for i := range want {
+					want[i] = "pki/" + want[i]
+				}
+				want = append(want, kubeconfigsOf(exp)...)
+				want = append(want, kubeletServing+".crt", kubeletServing+".key")
+				var got []string
+				err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						rel, _ := filepath.Rel(dir, p)
+						got = append(got, filepath.ToSlash(rel))
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("exported files:\n got %v\nwant %v", got, want)
+				}
+			})
+
+			t.Run("kubelet serving certificate", func(t *testing.T) {
+				if exp.StateDir == "" {
+					t.Skip("not a gitca export")
+				}
+				crt, key := filepath.Join(dir, kubeletServing+".crt"), filepath.Join(dir, kubeletServing+".key")
+				out, err := RunCommand(ossl, []string{"verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", pki("ca.crt"), crt}, nil)
+				if err != nil || !strings.Contains(out, ": OK") {
+					t.Errorf("kubelet.crt as a server certificate from ca.crt: %v %s", err, out)
+				}
+				subject := strings.TrimSpace(openssl(t, ossl, "x509", "-in", crt, "-noout", "-subject", "-nameopt", "RFC2253"))
+				if want := "subject=CN=system:node:" + node + ",O=system:nodes"; subject != want {
+					t.Errorf("kubelet.crt: %s, want %s", subject, want)
+				}
+				text := openssl(t, ossl, "x509", "-in", crt, "-noout", "-text")
+				if eku := splitList(extension(text, "X509v3 Extended Key Usage")); !slices.Equal(eku, []string{"TLS Web Server Authentication"}) {
+					t.Errorf("kubelet.crt: extended key usage %v, want server authentication only", eku)
+				}
+				if sans := splitList(extension(text, "X509v3 Subject Alternative Name")); !slices.Equal(sans, []string{"DNS:" + node, "IP Address:" + NodeIP[node]}) {
+					t.Errorf("kubelet.crt: SANs %v, want the node's name and address", sans)
+				}
+				if openssl(t, ossl, "x509", "-in", crt, "-noout", "-pubkey") != openssl(t, ossl, "pkey", "-in", key, "-pubout") {
+					t.Error("kubelet.key does not belong to kubelet.crt")
+				}
+				if st, err := os.Stat(key); err != nil {
+					t.Error(err)
+				} else if m := st.Mode().Perm(); m != 0o600 {
+					t.Errorf("kubelet.key: mode %04o, want 0600", m)
 				}
 			})
 
@@ -101,7 +174,7 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 			})
 
 			t.Run("kubeconfig client certificates verify against ca.crt", func(t *testing.T) {
-				for _, kc := range kubeadmKubeconfigs {
+				for _, kc := range kubeconfigsOf(exp) {
 					cert := kubeconfigClientCert(t, filepath.Join(dir, kc))
 					if cert == nil {
 						continue
@@ -195,7 +268,7 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 				}
 				files = append(files, pki("sa.key"))
 				// kubeconfigs embed client keys; kubeadm writes them 0600 too.
-				for _, kc := range kubeadmKubeconfigs {
+				for _, kc := range kubeconfigsOf(exp) {
 					files = append(files, filepath.Join(dir, kc))
 				}
 				for _, f := range files {

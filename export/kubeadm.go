@@ -4,9 +4,11 @@ package export
 
 import (
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -48,9 +50,17 @@ func KubeadmNodes(st *state.State, cluster string) []string {
 }
 
 // Kubeadm decrypts one node's view of a kubeadm cluster into kubeadm's
-// on-disk layout under out (pki/ca.crt, pki/ca.key, …, admin.conf, kubelet.conf).
+// on-disk layout under out, which stands for /etc/kubernetes: pki/ca.crt,
+// pki/ca.key, …, admin.conf, kubelet.conf, kube-proxy.conf. Each object's
+// gitca.dev/kubeadm-file annotation is its path below out: a kubeconfig is
+// written there as is, a certificate as <path>.crt (the leaf alone) and
+// <path>.key, a key pair as <path>.key and <path>.pub. The kubelet's serving
+// certificate is kubelet/pki/kubelet.crt and .key, the names the kubelet reads
+// from its --cert-dir (/var/lib/kubelet/pki) when no tlsCertFile is set.
+//
 // This is the one place gitca writes private keys unencrypted, on purpose:
-// keys and kubeconfigs get mode 0600. It returns the files written, sorted.
+// keys and kubeconfigs get mode 0600. Nothing is written unless every file
+// can be. It returns the files written, sorted.
 func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string) ([]string, error) {
 	clusters := KubeadmClusters(st)
 	if cluster == "" {
@@ -78,6 +88,11 @@ func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string)
 		if n := o.Annotations[annNode]; n != "" && n != node {
 			continue
 		}
+		// The annotation can be written by hand on any object, and export
+		// often runs as root into /etc: it must not reach outside out.
+		if !filepath.IsLocal(filepath.FromSlash(file)) || path.Clean(file) != file {
+			return nil, fmt.Errorf("%s: %s %q is not a relative path inside the export directory", o.Path, annKubeadmFile, file)
+		}
 		plain, err := secrets.Open(o.Raw, ids)
 		if err != nil {
 			return nil, fmt.Errorf("opening %s: %w", o.Path, err)
@@ -89,18 +104,30 @@ func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string)
 			return nil, fmt.Errorf("%s: %w", o.Path, err)
 		}
 		sd := doc.StringData
+		put := func(name string, f fileOut) error {
+			// Two objects for one file would leave whichever came last, silently.
+			if prev, dup := files[name]; dup {
+				return fmt.Errorf("%s and %s are both exported as %s", prev.from, o.Path, name)
+			}
+			f.from = o.Path
+			files[name] = f
+			return nil
+		}
 		switch {
 		case sd["kubeconfig"] != "":
-			files[file] = fileOut{sd["kubeconfig"], 0o600}
+			err = put(file, fileOut{content: sd["kubeconfig"], mode: 0o600})
 		case sd["tls.pub"] != "":
-			files[file+".key"] = fileOut{sd["tls.key"], 0o600}
-			files[file+".pub"] = fileOut{sd["tls.pub"], 0o644}
+			err = errors.Join(put(file+".key", fileOut{content: sd["tls.key"], mode: 0o600}),
+				put(file+".pub", fileOut{content: sd["tls.pub"], mode: 0o644}))
 		case sd["tls.crt"] != "":
 			// kubeadm keeps each certificate alone in its .crt; a chain would go in ca.crt.
-			files[file+".crt"] = fileOut{firstCertPEM(sd["tls.crt"]), 0o644}
-			files[file+".key"] = fileOut{sd["tls.key"], 0o600}
+			err = errors.Join(put(file+".crt", fileOut{content: firstCertPEM(sd["tls.crt"]), mode: 0o644}),
+				put(file+".key", fileOut{content: sd["tls.key"], mode: 0o600}))
 		default:
-			return nil, fmt.Errorf("%s: nothing to export", o.Path)
+			err = fmt.Errorf("%s: nothing to export", o.Path)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	names := make([]string, 0, len(files))
@@ -124,6 +151,7 @@ func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string)
 type fileOut struct {
 	content string
 	mode    os.FileMode
+	from    string // the state record it comes from, for errors
 }
 
 // writeFileAtomic creates the file with its final mode before any byte is

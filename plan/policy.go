@@ -241,14 +241,20 @@ func inRenewalWindow(in policyInput) []Reason {
 	return []Reason{{Code: ReasonRenewalWindow, Detail: "renew from " + at.UTC().Format(time.RFC3339)}}
 }
 
-// issuerRenewed: the issuer keeps its key but gets a new certificate; this
-// certificate still verifies, only the chain stored beside it changes.
+// issuerRenewed: the issuer keeps its key but gets a new certificate, or its
+// own chain changes (a CA above it was renewed); this certificate still
+// verifies, only the chain stored beside it changes. Without the second case
+// only a renewed CA's direct children would follow, and the rest of the tree
+// would keep a mixed chain until each renews.
 func issuerRenewed(in policyInput) []Reason {
 	if in.o == nil || in.issuer == nil || in.issuer.NewKey() {
 		return nil
 	}
-	if in.issuer.NewCert() {
+	switch {
+	case in.issuer.NewCert():
 		return []Reason{{Code: ReasonIssuerRenewed, Detail: in.d.Shape.Issuer + " renewed, chain update only"}}
+	case in.issuer.Action == ActionUpdateChain:
+		return []Reason{{Code: ReasonIssuerRenewed, Detail: in.d.Shape.Issuer + "'s chain changes, chain update only"}}
 	}
 	return nil
 }

@@ -118,6 +118,9 @@ func TestPolicies(t *testing.T) {
 			[]string{"issuer-renewed:ca renewed, chain update only"}},
 		{"issuerRenewed/rekey is not renew", issuerRenewed, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert), issuer: issuerRekey}, nil},
 		{"issuerRenewed/keep", issuerRenewed, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert), issuer: issuerKeep}, nil},
+		{"issuerRenewed/issuer's own chain changes", issuerRenewed, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert),
+			issuer: &Action{ID: "CertificateAuthority/ca", Action: ActionUpdateChain}},
+			[]string{"issuer-renewed:ca's chain changes, chain update only"}},
 
 		{"moved/yes", moved, policyInput{d: func() *Desired { d := leafDesired(baseShape); d.Path = "clusters/d/x.yaml"; return d }(), o: stored(baseShape, cert)},
 			[]string{"moved:clusters/c/default/secret-web.yaml → clusters/d/x.yaml"}},

@@ -194,7 +194,7 @@ func BenchmarkRenewOnePercent(b *testing.B) {
 	}
 }
 
-// BenchmarkRenderKubeadm renders examples/kubeadm from scratch: 3 CAs, 11 certificates, 1 key pair, 7 kubeconfigs.
+// BenchmarkRenderKubeadm renders examples/kubeadm from scratch: 3 CAs, 14 certificates, 1 key pair, 12 kubeconfigs.
 func BenchmarkRenderKubeadm(b *testing.B) {
 	e := newEnv(b, "../examples/kubeadm")
 	t, opt := (&benchEnv{env: e}).load(b)

@@ -43,8 +43,10 @@ const kcpExample = "../examples/kcp"
 // the chart's names (which are the certificates' common names), written out
 // independently of the preset's table so the rendered tree is checked against
 // the document, not against the code that produced it.
+//
+// The chart's kcp-pki-bootstrap is cert-manager's SelfSigned issuer, not a CA:
+// kcp-pki-ca is the root and signs itself.
 var kcpChartParents = map[string]string{
-	"kcp-pki-ca":                           "kcp-pki-bootstrap",
 	"$rootshard-ca":                        "kcp-pki-ca",
 	"kcp-etcd-client-ca":                   "$rootshard-ca",
 	"kcp-etcd-peer-ca":                     "$rootshard-ca",
@@ -353,14 +355,11 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 	var walk func(rootShard string, c *x509.Certificate)
 	walk = func(rootShard string, c *x509.Certificate) {
 		cn := c.Subject.CommonName
-		if cn == "kcp-pki-bootstrap" {
-			require.NoError(t, c.CheckSignatureFrom(c), "the bootstrap CA is self-signed")
+		if cn == "kcp-pki-ca" {
+			require.NoError(t, c.CheckSignatureFrom(c), "the root is self-signed")
 			return
 		}
 		chart, ok := chartOf[rootShard+"/"+cn]
-		if !ok {
-			chart, ok = chartOf["alpha/"+cn] // kcp-pki-ca is shared
-		}
 		require.True(t, ok, "%s (root shard %s) is not in the chart", cn, rootShard)
 		parent := issuerOf(c)
 		require.NotNil(t, parent, "%s: no CA of the state signed it", cn)
@@ -409,8 +408,8 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 		// tls.crt is the leaf and its intermediates, ca.crt the root: what a
 		// peer needs, and nothing that would widen what it trusts.
 		require.Len(t, o.CAChain(), 1, id)
-		assert.Equal(t, "kcp-pki-bootstrap", o.CAChain()[0].Subject.CommonName, id)
-		require.Len(t, o.CertChain(), 4, "%s: leaf, sub-CA, <rootshard>-ca, kcp-pki-ca", id)
+		assert.Equal(t, "kcp-pki-ca", o.CAChain()[0].Subject.CommonName, id)
+		require.Len(t, o.CertChain(), 3, "%s: leaf, sub-CA, <rootshard>-ca", id)
 		purpose := map[x509.ExtKeyUsage]string{x509.ExtKeyUsageServerAuth: "sslserver", x509.ExtKeyUsageClientAuth: "sslclient"}
 		for _, eku := range leaf.ExtKeyUsage {
 			args := []string{"verify", "-x509_strict", "-purpose", purpose[eku], "-attime", fmt.Sprint(t0.Add(time.Hour).Unix()),
@@ -422,11 +421,12 @@ func TestKCPChainsFollowTheChart(t *testing.T) {
 	}
 	assert.Equal(t, (8+3+2)+8, leafs, "alpha: 8 chart leafs + 3 for its front-proxy + shard + virtual workspace; beta: 8")
 	assert.Equal(t, 6, kubeconfigs)
-	// Per root shard: 8 leaf edges (+3 for a front-proxy), 6 sub-CAs, <rootshard>-ca, kcp-pki-ca.
-	assert.Equal(t, (11+6+1+1)+(8+6+1+1), edges, "every edge of the chart was walked")
-	for _, ca := range []string{"kcp-pki-bootstrap", "kcp-pki-ca", "alpha-ca", "beta-ca"} {
+	// Per root shard: 8 leaf edges (+3 for a front-proxy), 6 sub-CAs, <rootshard>-ca.
+	assert.Equal(t, (11+6+1)+(8+6+1), edges, "every edge of the chart was walked")
+	for _, ca := range []string{"kcp-pki-ca", "alpha-ca", "beta-ca"} {
 		assert.Contains(t, cas, ca)
 	}
+	assert.NotContains(t, cas, "kcp-pki-bootstrap", "the bootstrap issuer has no certificate")
 }
 
 // TestKCPCASecretsHoldOnlyThatCA: the Secrets components read as a CA file

@@ -37,13 +37,13 @@ const (
 	kcpFrontProxyVar = "$frontproxy"
 )
 
-// The two CAs above every root shard. The chart's kcp-pki-bootstrap is a
-// cert-manager self-signed Issuer; gitca has no issuer without a certificate,
-// so it is the root CA and kcp-pki-ca its only child.
-const (
-	kcpBootstrapCA = "kcp-pki-bootstrap"
-	kcpPKICA       = "kcp-pki-ca"
-)
+// kcpPKICA is the root above every root shard. In the chart, kcp-pki-bootstrap
+// is a cert-manager SelfSigned Issuer: it has no certificate and no key, and
+// only makes kcp-pki-ca sign itself. A gitca CA without an issuer is exactly
+// that, so kcp-pki-ca is the self-signed root and nothing stands for the
+// bootstrap issuer; a CA in its place would be a second key above the tree
+// that no component trusts or needs.
+const kcpPKICA = "kcp-pki-ca"
 
 // kcpRow is one object of a root shard in the "Certificate Management" chart.
 //
@@ -393,19 +393,15 @@ func clonePolicy(p ValidityPolicy) ValidityPolicy {
 	return ValidityPolicy{Validity: NewDuration(p.Validity.Duration), RenewBefore: NewDuration(p.RenewBefore.Duration)}
 }
 
-// pkiRoots adds kcp-pki-bootstrap and kcp-pki-ca, shared by every root shard.
-// Their keys stay in the state's ca/: no component needs them.
+// pkiRoots adds kcp-pki-ca, the self-signed root shared by every root shard.
+// Its key stays in the state's ca/: no component needs it. pathLen 2 leaves
+// room for exactly <rootshard>-ca and the CAs below it.
 func (e *kcpEnv) pkiRoots(x *Expansion) {
 	two := 2
-	for _, ca := range []struct {
-		name, issuer string
-		pathLen      *int
-	}{{kcpBootstrapCA, "", nil}, {kcpPKICA, kcpBootstrapCA, &two}} {
-		x.CAs = append(x.CAs, &CertificateAuthority{APIVersion: APIVersion, Kind: KindCertificateAuthority, Origin: e.origin(),
-			Metadata: ObjectMeta{Name: ca.name},
-			Spec: CASpec{Issuer: ca.issuer, Subject: Subject{CommonName: ca.name}, KeyAlgorithm: e.keyAlgorithm,
-				ValidityPolicy: clonePolicy(e.caPolicy), PathLen: ca.pathLen}})
-	}
+	x.CAs = append(x.CAs, &CertificateAuthority{APIVersion: APIVersion, Kind: KindCertificateAuthority, Origin: e.origin(),
+		Metadata: ObjectMeta{Name: kcpPKICA},
+		Spec: CASpec{Subject: Subject{CommonName: kcpPKICA}, KeyAlgorithm: e.keyAlgorithm,
+			ValidityPolicy: clonePolicy(e.caPolicy), PathLen: &two}})
 }
 
 // chartName fills the placeholders of a chart name.

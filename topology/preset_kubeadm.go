@@ -22,6 +22,7 @@ const (
 	DefaultKubeadmDNSDomain    = "cluster.local"
 	DefaultKubeadmCAValidity   = 87600 * time.Hour
 	DefaultKubeadmCertValidity = 8760 * time.Hour
+	DefaultKubeadmBindPort     = 6443
 )
 
 // kubeadmNodeVar in a table row's common name is replaced by the node's name.
@@ -46,6 +47,9 @@ type kubeadmRow struct {
 	// Kubeconfigs only.
 	privileged bool                 // the groups include system:masters, on purpose
 	rbac       *ClusterRoleBindings // Cluster is filled in at expansion
+	// local points the kubeconfig at the node's own apiserver rather than the
+	// control-plane endpoint, so the row is per node.
+	local bool
 }
 
 // kubeadmPKI is the whole kubeadm PKI as data: table order is output order.
@@ -77,12 +81,28 @@ var kubeadmPKI = []kubeadmRow{
 		rbac: &ClusterRoleBindings{ClusterRoles: []string{"cluster-admin"}, Group: kubeadmClusterAdmins, Name: kubeadmClusterAdmins}},
 	{kind: KindKubeconfig, suffix: "super-admin-conf", file: "super-admin.conf", issuer: "ca",
 		cn: "kubernetes-super-admin", orgs: []string{"system:masters"}, privileged: true},
+	// Since v1.19 kubeadm points these two at the node's own apiserver
+	// (getKubeConfigSpecsBase: localAPIEndpoint), so a control plane keeps
+	// working while the load balancer is down or not yet there. admin.conf,
+	// super-admin.conf and kubelet.conf keep the control-plane endpoint.
 	{kind: KindKubeconfig, suffix: "controller-manager-conf", file: "controller-manager.conf", issuer: "ca",
-		cn: "system:kube-controller-manager"},
+		cn: "system:kube-controller-manager", perNode: true, local: true},
 	{kind: KindKubeconfig, suffix: "scheduler-conf", file: "scheduler.conf", issuer: "ca",
-		cn: "system:kube-scheduler"},
+		cn: "system:kube-scheduler", perNode: true, local: true},
 	{kind: KindKubeconfig, suffix: "kubelet-conf", file: "kubelet.conf", issuer: "ca",
 		cn: "system:node:" + kubeadmNodeVar, orgs: []string{"system:nodes"}, perNode: true},
+
+	// The data plane. The kubelet serves its API (logs, exec) on :10250 to the
+	// apiserver, which authenticates with apiserver-kubelet-client; left to
+	// itself the kubelet makes a self-signed certificate nobody can verify.
+	// Its subject is what the kubernetes.io/kubelet-serving signer demands, so
+	// a later switch to serverTLSBootstrap changes nothing a client checks.
+	{kind: KindCertificate, suffix: "kubelet-serving", file: "kubelet/pki/kubelet", issuer: "ca", profile: ProfileServer,
+		cn: "system:node:" + kubeadmNodeVar, orgs: []string{"system:nodes"}, sans: kubeletSANs, perNode: true},
+	// The built-in ClusterRoleBinding system:node-proxier grants the user
+	// system:kube-proxy what kube-proxy reads; no group is needed.
+	{kind: KindKubeconfig, suffix: "kube-proxy-conf", file: "kube-proxy.conf", issuer: "ca",
+		cn: "system:kube-proxy"},
 }
 
 // kubeadmEnv is a preset after its own validation and defaulting: what the SAN
@@ -96,6 +116,7 @@ type kubeadmEnv struct {
 	endpoint     string // host:port as written
 	endpointHost string
 	serviceIP    string // first address of the (first) service CIDR, the kubernetes Service's ClusterIP
+	bindPort     int    // default for nodes without their own
 	caValidity   time.Duration
 	certValidity time.Duration
 	keyAlgorithm KeyAlgorithm
@@ -127,6 +148,12 @@ func apiServerSANs(e *kubeadmEnv, _ *KubeadmNode) (dns, ips []string) {
 // etcdSANs follows kubeadm's GetEtcdAltNames and GetEtcdPeerAltNames, which agree.
 func etcdSANs(_ *kubeadmEnv, n *KubeadmNode) (dns, ips []string) {
 	return []string{"localhost", n.Name}, dedupe([]string{"127.0.0.1", "::1", canonicalIP(n.AdvertiseAddress)})
+}
+
+// kubeletSANs are the names the apiserver dials a kubelet by: with kubeadm's
+// --kubelet-preferred-address-types it is the node's InternalIP, else its name.
+func kubeletSANs(_ *kubeadmEnv, n *KubeadmNode) (dns, ips []string) {
+	return []string{n.Name}, []string{canonicalIP(n.AdvertiseAddress)}
 }
 
 // expandKubeadm turns a kubeadm Preset into the kubeadm PKI. Problems in the
@@ -165,6 +192,7 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 	e := &kubeadmEnv{p: p, k: k,
 		cluster: k.ClusterName, namespace: k.Namespace, dnsDomain: k.DNSDomain, endpoint: k.ControlPlaneEndpoint,
 		caValidity: DefaultKubeadmCAValidity, certValidity: DefaultKubeadmCertValidity, keyAlgorithm: k.KeyAlgorithm,
+		bindPort: cmp.Or(k.BindPort, DefaultKubeadmBindPort),
 	}
 	e.namespace = cmp.Or(e.namespace, DefaultKubeadmNamespace)
 	e.dnsDomain = cmp.Or(e.dnsDomain, DefaultKubeadmDNSDomain)
@@ -207,6 +235,10 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 		e.serviceIP = ip
 	}
 
+	const allowedPort = "a port from 1 to 65535; default 6443"
+	if !validPort(k.BindPort) {
+		add(f+".bindPort", fmt.Sprintf("invalid bindPort %d", k.BindPort), allowedPort)
+	}
 	if len(k.Nodes) == 0 {
 		add(f+".nodes", "at least one control-plane node is required", "a list of {name, advertiseAddress}")
 	}
@@ -228,6 +260,9 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 			add(nf+".advertiseAddress", "advertiseAddress is required: the apiserver and etcd certificates carry it", allowedIP)
 		case err != nil || a.Zone() != "":
 			add(nf+".advertiseAddress", fmt.Sprintf("invalid advertiseAddress %q", n.AdvertiseAddress), allowedIP)
+		}
+		if !validPort(n.BindPort) {
+			add(nf+".bindPort", fmt.Sprintf("invalid bindPort %d", n.BindPort), "a port from 1 to 65535; default the preset's bindPort")
 		}
 	}
 
@@ -283,6 +318,14 @@ func newKubeadmEnv(p *Preset) (*kubeadmEnv, ErrorList) {
 }
 
 const allowedIP = "an IPv4 or IPv6 address without zone, such as 10.0.0.1 or fd00::1"
+
+// validPort accepts 0, which means the default.
+func validPort(p int) bool { return p >= 0 && p <= 65535 }
+
+// localAPIEndpoint is kubeadm's GetLocalAPIEndpoint: the node's own apiserver.
+func (e *kubeadmEnv) localAPIEndpoint(n *KubeadmNode) string {
+	return "https://" + net.JoinHostPort(canonicalIP(n.AdvertiseAddress), strconv.Itoa(cmp.Or(n.BindPort, e.bindPort)))
+}
 
 // parseEndpoint checks host:port and returns the host without brackets.
 func parseEndpoint(ep string) (string, error) {
@@ -396,12 +439,16 @@ func (e *kubeadmEnv) add(x *Expansion, r *kubeadmRow, n *KubeadmNode) {
 		x.KeyPairs = append(x.KeyPairs, &KeyPair{APIVersion: APIVersion, Kind: r.kind, Metadata: meta, Origin: origin,
 			Spec: KeyPairSpec{KeyAlgorithm: e.keyAlgorithm, Secret: secret}})
 	case KindKubeconfig:
+		server := "https://" + e.endpoint
+		if r.local {
+			server = e.localAPIEndpoint(n)
+		}
 		k := &Kubeconfig{APIVersion: APIVersion, Kind: r.kind, Metadata: meta, Origin: origin,
 			Spec: KubeconfigSpec{
 				Issuer:   issuer,
 				Username: cn,
 				Groups:   slices.Clone(r.orgs),
-				Target:   KubeconfigTarget{Name: e.cluster, Server: "https://" + e.endpoint, CA: e.cluster + "-ca"},
+				Target:   KubeconfigTarget{Name: e.cluster, Server: server, CA: e.cluster + "-ca"},
 				// kubeadm names its contexts user@cluster (kubernetes-admin@kubernetes).
 				Contexts:              []ContextSpec{{Name: cn + "@" + e.cluster}},
 				KeyAlgorithm:          e.keyAlgorithm,

@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ var kubeadmFieldPaths = []string{
 	"spec.kubeadm.ca",
 	"spec.kubeadm.ca.certificate",
 	"spec.kubeadm.ca.key",
+	"spec.kubeadm.bindPort",
+	"spec.kubeadm.nodes[1].bindPort",
 }
 
 func kubeadmOrigin() Origin {
@@ -72,6 +75,7 @@ type kubeadmObj struct {
 	kind, issuer, cn, file, node string
 	profile                      Profile
 	orgs                         []string
+	server                       string // kubeconfigs only
 }
 
 // flatten indexes an expansion by object name, failing on duplicates.
@@ -95,18 +99,26 @@ func flatten(t *testing.T, x *Expansion) (order []string, objs map[string]kubead
 		put(k.Metadata.Name, kubeadmObj{kind: KindKeyPair}, k.Metadata.Annotations)
 	}
 	for _, k := range x.Kubeconfigs {
-		put(k.Metadata.Name, kubeadmObj{kind: KindKubeconfig, issuer: k.Spec.Issuer, cn: k.Spec.Username, orgs: k.Spec.Groups, profile: ProfileClient}, k.Metadata.Annotations)
+		// A kubeconfig's certificate carries exactly its groups: every kubeadm
+		// kubeconfig omits kubeconfig:<name> (checked in TestExpandKubeadmCommonFields).
+		put(k.Metadata.Name, kubeadmObj{kind: KindKubeconfig, issuer: k.Spec.Issuer, cn: k.Spec.Username, orgs: k.Spec.Groups, profile: ProfileClient,
+			server: k.Spec.Target.Server}, k.Metadata.Annotations)
 	}
 	return order, objs
 }
 
 func TestExpandKubeadmObjects(t *testing.T) {
-	x, err := expandKubeadm(threeNodePreset())
+	p := threeNodePreset()
+	p.Spec.Kubeadm.BindPort = 8443
+	p.Spec.Kubeadm.Nodes[2].BindPort = 9443
+	x, err := expandKubeadm(p)
 	require.NoError(t, err)
 	order, got := flatten(t, x)
 
 	const ca, fp, etcd = "prod-ca", "prod-front-proxy-ca", "prod-etcd-ca"
+	const lb = "https://api.prod.example.com:6443"
 	admins := []string{"kubeadm:cluster-admins"}
+	nodes := []string{"system:nodes"}
 	want := []struct {
 		name string
 		obj  kubeadmObj
@@ -125,14 +137,26 @@ func TestExpandKubeadmObjects(t *testing.T) {
 		{"prod-etcd-peer-cp-2", kubeadmObj{kind: KindCertificate, issuer: etcd, profile: ProfilePeer, cn: "cp-2", file: "pki/etcd/peer", node: "cp-2"}},
 		{"prod-etcd-healthcheck-client", kubeadmObj{kind: KindCertificate, issuer: etcd, profile: ProfileClient, cn: "kube-etcd-healthcheck-client", file: "pki/etcd/healthcheck-client"}},
 		{"prod-apiserver-etcd-client", kubeadmObj{kind: KindCertificate, issuer: etcd, profile: ProfileClient, cn: "kube-apiserver-etcd-client", file: "pki/apiserver-etcd-client"}},
+		// The kubelet serving certificate has the subject the kubelet-serving signer requires, and serverAuth only.
+		{"prod-kubelet-serving-cp-0", kubeadmObj{kind: KindCertificate, issuer: ca, profile: ProfileServer, cn: "system:node:cp-0", orgs: nodes, file: "kubelet/pki/kubelet", node: "cp-0"}},
+		{"prod-kubelet-serving-cp-1", kubeadmObj{kind: KindCertificate, issuer: ca, profile: ProfileServer, cn: "system:node:cp-1", orgs: nodes, file: "kubelet/pki/kubelet", node: "cp-1"}},
+		{"prod-kubelet-serving-cp-2", kubeadmObj{kind: KindCertificate, issuer: ca, profile: ProfileServer, cn: "system:node:cp-2", orgs: nodes, file: "kubelet/pki/kubelet", node: "cp-2"}},
 		{"prod-sa", kubeadmObj{kind: KindKeyPair, file: "pki/sa"}},
-		{"prod-admin-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "kubernetes-admin", orgs: admins, file: "admin.conf"}},
-		{"prod-super-admin-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "kubernetes-super-admin", orgs: []string{"system:masters"}, file: "super-admin.conf"}},
-		{"prod-controller-manager-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-controller-manager", file: "controller-manager.conf"}},
-		{"prod-scheduler-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-scheduler", file: "scheduler.conf"}},
-		{"prod-kubelet-conf-cp-0", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-0", orgs: []string{"system:nodes"}, file: "kubelet.conf", node: "cp-0"}},
-		{"prod-kubelet-conf-cp-1", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-1", orgs: []string{"system:nodes"}, file: "kubelet.conf", node: "cp-1"}},
-		{"prod-kubelet-conf-cp-2", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-2", orgs: []string{"system:nodes"}, file: "kubelet.conf", node: "cp-2"}},
+		{"prod-admin-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "kubernetes-admin", orgs: admins, file: "admin.conf", server: lb}},
+		{"prod-super-admin-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "kubernetes-super-admin", orgs: []string{"system:masters"}, file: "super-admin.conf", server: lb}},
+		// kubeadm >= 1.19: the node's own apiserver, at the node's bindPort or the preset's.
+		{"prod-controller-manager-conf-cp-0", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-controller-manager", file: "controller-manager.conf", node: "cp-0", server: "https://10.0.0.10:8443"}},
+		{"prod-controller-manager-conf-cp-1", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-controller-manager", file: "controller-manager.conf", node: "cp-1", server: "https://10.0.0.11:8443"}},
+		{"prod-controller-manager-conf-cp-2", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-controller-manager", file: "controller-manager.conf", node: "cp-2", server: "https://10.0.0.12:9443"}},
+		{"prod-scheduler-conf-cp-0", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-scheduler", file: "scheduler.conf", node: "cp-0", server: "https://10.0.0.10:8443"}},
+		{"prod-scheduler-conf-cp-1", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-scheduler", file: "scheduler.conf", node: "cp-1", server: "https://10.0.0.11:8443"}},
+		{"prod-scheduler-conf-cp-2", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-scheduler", file: "scheduler.conf", node: "cp-2", server: "https://10.0.0.12:9443"}},
+		{"prod-kubelet-conf-cp-0", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-0", orgs: nodes, file: "kubelet.conf", node: "cp-0", server: lb}},
+		{"prod-kubelet-conf-cp-1", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-1", orgs: nodes, file: "kubelet.conf", node: "cp-1", server: lb}},
+		{"prod-kubelet-conf-cp-2", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:node:cp-2", orgs: nodes, file: "kubelet.conf", node: "cp-2", server: lb}},
+		// One identity for every node's kube-proxy: the user the built-in
+		// system:node-proxier binding names, and no group at all.
+		{"prod-kube-proxy-conf", kubeadmObj{kind: KindKubeconfig, issuer: ca, profile: ProfileClient, cn: "system:kube-proxy", file: "kube-proxy.conf", server: lb}},
 	}
 	var wantOrder []string
 	for _, w := range want {
@@ -168,6 +192,10 @@ func TestExpandKubeadmSANs(t *testing.T) {
 		{"prod-etcd-peer-cp-0", []string{"localhost", "cp-0"}, []string{"127.0.0.1", "::1", "10.0.0.10"}},
 		{"prod-etcd-peer-cp-1", []string{"localhost", "cp-1"}, []string{"127.0.0.1", "::1", "10.0.0.11"}},
 		{"prod-etcd-peer-cp-2", []string{"localhost", "cp-2"}, []string{"127.0.0.1", "::1", "10.0.0.12"}},
+		// The apiserver reaches a kubelet at its InternalIP (the advertise address) or its name.
+		{"prod-kubelet-serving-cp-0", []string{"cp-0"}, []string{"10.0.0.10"}},
+		{"prod-kubelet-serving-cp-1", []string{"cp-1"}, []string{"10.0.0.11"}},
+		{"prod-kubelet-serving-cp-2", []string{"cp-2"}, []string{"10.0.0.12"}},
 		// Client certificates name no host.
 		{"prod-apiserver-kubelet-client", nil, nil},
 		{"prod-front-proxy-client", nil, nil},
@@ -192,7 +220,8 @@ func TestExpandKubeadmAPIServerSANVariants(t *testing.T) {
 		name      string
 		edit      func(k *KubeadmPreset)
 		dns, ips  []string
-		serverURL string
+		serverURL string // the control-plane endpoint
+		localURL  string // cp-0's own apiserver
 	}{
 		{"endpoint is a node address: listed once",
 			func(k *KubeadmPreset) {
@@ -202,7 +231,7 @@ func TestExpandKubeadmAPIServerSANVariants(t *testing.T) {
 			},
 			[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.prod.local", "cp-0"},
 			[]string{"10.100.0.1", "10.0.0.10"},
-			"https://10.0.0.10:6443"},
+			"https://10.0.0.10:6443", "https://10.0.0.10:6443"},
 		{"IPv6 endpoint, addresses written non-canonically, dual-stack services",
 			func(k *KubeadmPreset) {
 				k.ControlPlaneEndpoint = "[fd00:0::1]:443"
@@ -212,7 +241,7 @@ func TestExpandKubeadmAPIServerSANVariants(t *testing.T) {
 			},
 			[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.prod.local", "cp-0"},
 			[]string{"fd00:96::1", "fd00::10", "fd00::1"},
-			"https://[fd00:0::1]:443"},
+			"https://[fd00:0::1]:443", "https://[fd00::10]:6443"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +253,11 @@ func TestExpandKubeadmAPIServerSANVariants(t *testing.T) {
 			assert.Equal(t, tt.dns, x.Certificates[0].Spec.DNSNames)
 			assert.Equal(t, tt.ips, x.Certificates[0].Spec.IPAddresses)
 			for _, k := range x.Kubeconfigs {
-				assert.Equal(t, tt.serverURL, k.Spec.Target.Server, k.Metadata.Name)
+				want := tt.serverURL
+				if strings.HasPrefix(k.Metadata.Name, "prod-controller-manager-conf-") || strings.HasPrefix(k.Metadata.Name, "prod-scheduler-conf-") {
+					want = tt.localURL
+				}
+				assert.Equal(t, want, k.Spec.Target.Server, k.Metadata.Name)
 			}
 		})
 	}
@@ -288,7 +321,8 @@ func TestExpandKubeadmCommonFields(t *testing.T) {
 		t.Run(k.Metadata.Name, func(t *testing.T) {
 			check(t, k.Metadata, k.Origin, k.APIVersion, k.Kind, KindKubeconfig)
 			s := k.Spec
-			assert.Equal(t, KubeconfigTarget{Name: "prod", Server: "https://api.prod.example.com:6443", CA: "prod-ca"}, s.Target)
+			// Which server each one names is TestExpandKubeadmObjects' business.
+			assert.Equal(t, KubeconfigTarget{Name: "prod", Server: s.Target.Server, CA: "prod-ca"}, s.Target)
 			assert.Equal(t, []ContextSpec{{Name: s.Username + "@prod"}}, s.Contexts)
 			assert.True(t, s.OmitKubeconfigGroup, "kubeadm identities must match exactly")
 			assert.Equal(t, RSA3072, s.KeyAlgorithm)
@@ -447,6 +481,10 @@ func TestExpandKubeadmErrors(t *testing.T) {
 			[]fieldMsg{{"spec.kubeadm.ca.certificate", "certificate is required"}}},
 		{"imported CA without key", func(p *Preset) { p.Spec.Kubeadm.CA = &Import{Certificate: "ca.crt"} },
 			[]fieldMsg{{"spec.kubeadm.ca.key", "key is required"}}},
+		{"bindPort out of range", func(p *Preset) { p.Spec.Kubeadm.BindPort = 65536 },
+			[]fieldMsg{{"spec.kubeadm.bindPort", "invalid bindPort 65536"}}},
+		{"node bindPort negative", func(p *Preset) { p.Spec.Kubeadm.Nodes[1].BindPort = -1 },
+			[]fieldMsg{{"spec.kubeadm.nodes[1].bindPort", "invalid bindPort -1"}}},
 		{"every problem at once, sorted by position", func(p *Preset) {
 			k := p.Spec.Kubeadm
 			k.ControlPlaneEndpoint = "api.example.com"
@@ -497,7 +535,7 @@ func TestLoadKubeadmExample(t *testing.T) {
 	for _, c := range top.CAs {
 		all = append(all, c.Metadata.Name)
 		// The document is where its kind is written.
-		assert.Equal(t, Origin{Position: Position{File: "kubeadm.yaml", Line: 8, Col: 1}, Preset: "demo"},
+		assert.Equal(t, Origin{Position: Position{File: "kubeadm.yaml", Line: 9, Col: 1}, Preset: "demo"},
 			Origin{Position: c.Origin.Position, Preset: c.Origin.Preset})
 	}
 	for _, c := range top.Certificates {
@@ -514,10 +552,14 @@ func TestLoadKubeadmExample(t *testing.T) {
 		"demo-apiserver", "demo-apiserver-etcd-client", "demo-apiserver-kubelet-client", "demo-etcd-healthcheck-client",
 		"demo-etcd-peer-cp-0", "demo-etcd-peer-cp-1", "demo-etcd-peer-cp-2",
 		"demo-etcd-server-cp-0", "demo-etcd-server-cp-1", "demo-etcd-server-cp-2", "demo-front-proxy-client",
+		"demo-kubelet-serving-cp-0", "demo-kubelet-serving-cp-1", "demo-kubelet-serving-cp-2",
 		"demo-sa",
-		"demo-admin-conf", "demo-controller-manager-conf",
+		"demo-admin-conf",
+		"demo-controller-manager-conf-cp-0", "demo-controller-manager-conf-cp-1", "demo-controller-manager-conf-cp-2",
+		"demo-kube-proxy-conf",
 		"demo-kubelet-conf-cp-0", "demo-kubelet-conf-cp-1", "demo-kubelet-conf-cp-2",
-		"demo-scheduler-conf", "demo-super-admin-conf",
+		"demo-scheduler-conf-cp-0", "demo-scheduler-conf-cp-1", "demo-scheduler-conf-cp-2",
+		"demo-super-admin-conf",
 	}, all)
 
 	api := top.Certificate("demo-apiserver")
@@ -542,6 +584,8 @@ func TestLoadKubeadmExample(t *testing.T) {
 	assert.Equal(t, "https://127.0.0.1:6443", kubelet.Spec.Target.Server)
 	assert.Equal(t, map[string]string{AnnotationKubeadmFile: "kubelet.conf", AnnotationCluster: "demo", AnnotationNode: "cp-1"},
 		kubelet.Metadata.Annotations)
+	// cp-1's scheduler talks to cp-1's apiserver, at kubeadm's default port.
+	assert.Equal(t, "https://127.0.0.2:6443", top.Kubeconfig("demo-scheduler-conf-cp-1").Spec.Target.Server)
 }
 
 func TestLoadKubeadmImported(t *testing.T) {
@@ -601,7 +645,10 @@ func TestKubeadmTableConsistent(t *testing.T) {
 				require.True(t, ok, "issuer %q is a row", r.issuer)
 				assert.Equal(t, KindCertificateAuthority, iss.kind, "issuer %q is a CA", r.issuer)
 				assert.NotEmpty(t, r.cn)
-				assert.Equal(t, r.perNode, strings.Contains(r.cn, kubeadmNodeVar), "per-node rows, and only they, name the node")
+				// A row is per node because its subject names the node or because
+				// it points at the node's own apiserver; anything else per node
+				// would only issue the same identity several times.
+				assert.Equal(t, r.perNode, strings.Contains(r.cn, kubeadmNodeVar) || r.local, "per-node rows, and only they, name the node or its apiserver")
 			default:
 				t.Fatalf("unknown kind %q", r.kind)
 			}
@@ -613,7 +660,43 @@ func TestKubeadmTableConsistent(t *testing.T) {
 			if r.kind != KindKubeconfig {
 				assert.Nil(t, r.rbac)
 				assert.False(t, r.privileged)
+				assert.False(t, r.local, "only a kubeconfig has a server")
 			}
 		})
 	}
+}
+
+// TestLoadHandDeclaredKubeadmKubeconfig: a component kubeconfig written by hand
+// next to the preset keeps an exact identity with omitKubeconfigGroup, and the
+// preset's annotations, written by hand too, are what `export kubeadm` follows.
+func TestLoadHandDeclaredKubeadmKubeconfig(t *testing.T) {
+	preset, err := os.ReadFile("../examples/kubeadm/kubeadm.yaml")
+	require.NoError(t, err)
+	dir := writeTree(t, map[string]string{
+		"kubeadm.yaml": string(preset),
+		"agent.yaml": `apiVersion: gitca.dev/v1alpha1
+kind: Kubeconfig
+metadata:
+  name: demo-node-agent-conf-cp-0
+  annotations:
+    gitca.dev/kubeadm-file: node-agent.conf
+    gitca.dev/cluster: demo
+    gitca.dev/node: cp-0
+spec:
+  issuer: demo-ca
+  username: system:node-agent:cp-0
+  groups: [system:node-agents]
+  omitKubeconfigGroup: true
+  target: {server: "https://127.0.0.1:6443", ca: demo-ca}
+  secret: {cluster: demo, namespace: kube-system}
+`,
+	})
+	top, err := Load(dir)
+	require.NoError(t, err)
+	k := top.Kubeconfig("demo-node-agent-conf-cp-0")
+	require.NotNil(t, k)
+	assert.True(t, k.Spec.OmitKubeconfigGroup)
+	assert.Equal(t, []string{"system:node-agents"}, k.Spec.Groups)
+	assert.Equal(t, map[string]string{AnnotationKubeadmFile: "node-agent.conf", AnnotationCluster: "demo", AnnotationNode: "cp-0"},
+		k.Metadata.Annotations)
 }

@@ -453,11 +453,17 @@ type KubeadmPreset struct {
 	CertValidity         *Duration     `json:"certValidity,omitempty"` // default 8760h (1 year)
 	// CA imports the cluster root CA ("ca") instead of generating it.
 	CA *Import `json:"ca,omitempty"`
+	// BindPort is the port every node's kube-apiserver listens on, unless the
+	// node sets its own; default 6443 (kubeadm's localAPIEndpoint.bindPort).
+	BindPort int `json:"bindPort,omitempty"`
 }
 
 type KubeadmNode struct {
 	Name             string `json:"name"`
 	AdvertiseAddress string `json:"advertiseAddress"`
+	// BindPort overrides the preset's bindPort for this node. controller-manager.conf
+	// and scheduler.conf point at https://<advertiseAddress>:<bindPort>.
+	BindPort int `json:"bindPort,omitempty"`
 }
 
 // Topology is the loaded, defaulted, validated and preset-expanded desired PKI.
