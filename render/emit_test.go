@@ -101,6 +101,7 @@ func TestDeliveryLayout(t *testing.T) {
 	// Flux flavour: every file a resource, a Flux Kustomization outside the overlay.
 	prod := readYAML(t, filepath.Join(e.state, "clusters/prod/kustomization.yaml"))
 	assert.Equal(t, []any{
+		"namespace-pki.yaml",
 		"pki/configmap-api-trust.yaml", "pki/configmap-roots.yaml",
 		"pki/secret-ops.yaml", "pki/secret-team-admin.yaml", "pki/secret-web.yaml",
 		"rbac/clusterrolebinding-gitca-kubeconfig-ops-pod-reader.yaml", "rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml",
@@ -109,16 +110,24 @@ func TestDeliveryLayout(t *testing.T) {
 	fk := readYAML(t, filepath.Join(e.state, "flux/prod/gitca-kustomization.yaml"))
 	assert.Equal(t, "kustomize.toolkit.fluxcd.io/v1", fk["apiVersion"])
 	assert.Equal(t, map[string]any{
-		"interval": "10m", "path": "./clusters/prod", "prune": true,
-		"sourceRef":  map[string]any{"kind": "GitRepository", "name": "flux-system"},
+		"interval": "10m", "retryInterval": "2m", "timeout": "5m", "path": "./clusters/prod", "prune": true, "wait": true,
+		"sourceRef":  map[string]any{"kind": "GitRepository", "name": "gitca-state", "namespace": "flux-system"},
 		"decryption": map[string]any{"provider": "sops", "secretRef": map[string]any{"name": "sops-age"}},
 	}, fk["spec"])
+	// The state repo's GitRepository and a kustomization to apply both once.
+	gr := readYAML(t, filepath.Join(e.state, "flux/prod/gitca-gitrepository.yaml"))
+	assert.Equal(t, map[string]any{"url": "https://git.example.com/platform/state.git", "interval": "1m", "ref": map[string]any{"branch": "main"}}, gr["spec"])
+	assert.Equal(t, []any{"gitca-gitrepository.yaml", "gitca-kustomization.yaml"}, readYAML(t, filepath.Join(e.state, "flux/prod/kustomization.yaml"))["resources"])
+	// The namespace the overlay writes into is declared, and never pruned.
+	ns := readYAML(t, filepath.Join(e.state, "clusters/prod/namespace-pki.yaml"))
+	assert.Equal(t, "Namespace", ns["kind"])
+	assert.Equal(t, "disabled", ns["metadata"].(map[string]any)["annotations"].(map[string]any)["kustomize.toolkit.fluxcd.io/prune"])
 	assert.NotContains(t, files, "argocd/prod/gitca-application.yaml")
 
 	// KSOPS flavour: sealed Secrets through the generator, the plain bundle Secret
 	// and RBAC as resources, an Argo CD Application.
 	edge := readYAML(t, filepath.Join(e.state, "clusters/edge/kustomization.yaml"))
-	assert.Equal(t, []any{"certs/secret-api-trust.yaml", "rbac/clusterrolebinding-gitca-kubeconfig-edge-deployer-edit.yaml"}, edge["resources"])
+	assert.Equal(t, []any{"certs/secret-api-trust.yaml", "namespace-certs.yaml", "rbac/clusterrolebinding-gitca-kubeconfig-edge-deployer-edit.yaml"}, edge["resources"])
 	assert.Equal(t, []any{"ksops-generator.yaml"}, edge["generators"])
 	gen := readYAML(t, filepath.Join(e.state, "clusters/edge", "ksops-generator.yaml"))
 	assert.Equal(t, "viaduct.ai/v1", gen["apiVersion"])
@@ -221,11 +230,13 @@ func TestDeliveryFlavourSwitch(t *testing.T) {
 		"argocd/edge/gitca-application.yaml",
 		"clusters/edge/" + "ksops-generator.yaml",
 		"clusters/edge/kustomization.yaml",
+		"flux/edge/gitca-gitrepository.yaml",
 		"flux/edge/gitca-kustomization.yaml",
+		"flux/edge/kustomization.yaml",
 	}, delivered)
 	edge := readYAML(t, filepath.Join(e.state, "clusters/edge/kustomization.yaml"))
 	assert.NotContains(t, edge, "generators")
-	assert.Len(t, edge["resources"], 4)
+	assert.Len(t, edge["resources"], 5)
 }
 
 func TestDeliveryErrors(t *testing.T) {
@@ -235,8 +246,8 @@ func TestDeliveryErrors(t *testing.T) {
 		new       string
 		want      string
 	}{
-		{"ksops without a repo URL", "config.yaml", "    gitca.dev/argocd-repo-url: https://git.example.com/platform/state.git\n", "",
-			"cluster edge uses flavour ksops: set the Config annotation gitca.dev/argocd-repo-url"},
+		{"ksops without a repo URL", "config.yaml", "  stateRepository:\n    url: https://git.example.com/platform/state.git\n", "",
+			`spec.clusters[1].argocd.repoURL: cluster "edge" uses flavour ksops`},
 		{"workspace path colliding with another", "pki.yaml", "      cluster: edge\n      clusterRoles: [edit]", "      cluster: root:org-team\n      clusterRoles: [edit]",
 			`overlay clusters/root-org-team would receive both "root:org-team" and "root:org:team"`},
 	} {
@@ -258,6 +269,7 @@ func TestDeliveryWorkspacePathOntoClusterNameRefused(t *testing.T) {
 	// root:org:team and a cluster literally named root-org-team would share an overlay.
 	e.edit("pki.yaml", "  name: gateway\nspec:\n  issuer: edge-ca\n  profile: server\n  dnsNames: [gateway.edge.example.com]\n  validity: 2160h\n  secret:\n    cluster: edge\n",
 		"  name: gateway\nspec:\n  issuer: edge-ca\n  profile: server\n  dnsNames: [gateway.edge.example.com]\n  validity: 2160h\n  secret:\n    cluster: root-org-team\n")
+	e.edit("config.yaml", "  clusters:\n", "  clusters:\n    - name: root-org-team\n")
 	require.NoError(t, os.MkdirAll(e.state, 0o755))
 	before := e.snapshot()
 	_, err := e.tryRun(t0, nil)

@@ -166,5 +166,5 @@ func TestExamplesDeclareTheirClusters(t *testing.T) {
 	}
 	_, err := Load(dir)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `kubeadm.yaml:14:18: spec.kubeadm.clusterName: cluster "demo" is not declared in the Config, did you mean "prod"?`)
+	assert.Contains(t, err.Error(), `kubeadm.yaml:15:18: spec.kubeadm.clusterName: cluster "demo" is not declared in the Config, did you mean "prod"?`)
 }
