@@ -151,11 +151,16 @@ func StartFlux(t testing.TB, api *APIServer, admin string, bins FluxBinaries) *F
 	}
 
 	f := &Flux{}
+	// source-controller refuses a storage path that does not exist yet.
+	storagePath := filepath.Join(dir, "storage")
+	if err := os.Mkdir(storagePath, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	storage := addr()
 	f.StorageURL = "http://" + storage
 	srcArgs, srcHealth := common()
 	srcArgs = append(srcArgs,
-		"--storage-path="+filepath.Join(dir, "storage"),
+		"--storage-path="+storagePath,
 		"--storage-addr="+storage,
 		"--storage-adv-addr="+storage,
 	)
@@ -216,11 +221,12 @@ type FluxObject struct {
 	} `json:"metadata"`
 	Spec   map[string]any `json:"spec"`
 	Status struct {
-		ObservedGeneration    int64       `json:"observedGeneration"`
-		Conditions            []Condition `json:"conditions"`
-		LastAppliedRevision   string      `json:"lastAppliedRevision"`
-		LastAttemptedRevision string      `json:"lastAttemptedRevision"`
-		Artifact              *struct {
+		ObservedGeneration     int64       `json:"observedGeneration"`
+		Conditions             []Condition `json:"conditions"`
+		LastAppliedRevision    string      `json:"lastAppliedRevision"`
+		LastAttemptedRevision  string      `json:"lastAttemptedRevision"`
+		LastHandledReconcileAt string      `json:"lastHandledReconcileAt"`
+		Artifact               *struct {
 			Revision string `json:"revision"`
 			URL      string `json:"url"`
 		} `json:"artifact"`
@@ -264,19 +270,26 @@ func GetFluxObject(api *APIServer, admin, resource, ns, name string) (*FluxObjec
 }
 
 // RequestReconcile is `flux reconcile --with-source=false`: it asks the
-// controller to reconcile now rather than at its next interval.
-func RequestReconcile(api *APIServer, admin, resource, ns, name string) error {
+// controller to reconcile now rather than at its next interval, and returns
+// the token the controller echoes in status.lastHandledReconcileAt once done.
+func RequestReconcile(api *APIServer, admin, resource, ns, name string) (string, error) {
+	token := time.Now().UTC().Format(time.RFC3339Nano)
 	_, err := api.Kubectl(admin, "annotate", "--overwrite", "--namespace="+ns, resource, name,
-		"reconcile.fluxcd.io/requestedAt="+time.Now().UTC().Format(time.RFC3339Nano))
-	return err
+		"reconcile.fluxcd.io/requestedAt="+token)
+	return token, err
 }
 
 // WaitFluxRevision polls resource ns/name until its Ready condition is True
 // for the given revision (Kustomization: lastAppliedRevision; source:
 // artifact revision), a controller exits, or timeout passes. The error holds
 // the object's last Ready condition: Flux's own words for what went wrong.
+//
+// A Kustomization that failed on this very revision is asked once to try
+// again (a transient error passes); failing a second time ends the wait, as
+// nothing the test does would change Flux's verdict before its retry interval.
 func WaitFluxRevision(api *APIServer, admin string, f *Flux, resource, ns, name, revision string, timeout time.Duration) (*FluxObject, error) {
 	var last *FluxObject
+	retried := ""
 	deadline := time.Now().Add(timeout)
 	for {
 		o, err := GetFluxObject(api, admin, resource, ns, name)
@@ -286,8 +299,21 @@ func WaitFluxRevision(api *APIServer, admin string, f *Flux, resource, ns, name,
 			if o.Status.Artifact != nil && got == "" {
 				got = o.Status.Artifact.Revision
 			}
-			if o.Ready().Status == "True" && got == revision && o.Status.ObservedGeneration == o.Metadata.Generation {
+			current := o.Status.ObservedGeneration == o.Metadata.Generation
+			ready := o.Ready()
+			if ready.Status == "True" && got == revision && current {
 				return o, nil
+			}
+			// No current here: Flux moves observedGeneration only on success.
+			if ready.Status == "False" && ready.Reason != "Progressing" && o.Status.LastAttemptedRevision == revision {
+				switch {
+				case retried == "":
+					if retried, err = RequestReconcile(api, admin, resource, ns, name); err != nil {
+						return o, err
+					}
+				case o.Status.LastHandledReconcileAt == retried:
+					return o, fmt.Errorf("%s %s (failed twice at revision %s)", resource, o, revision)
+				}
 			}
 		}
 		for _, p := range []*Process{f.Source, f.Kustomize} {
