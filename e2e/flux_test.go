@@ -555,8 +555,15 @@ func clusterObjects(t testing.TB, api *APIServer, admin, ksName, ksNS string, ki
 // and key belong together.
 func checkDelivered(t testing.TB, want, got objects) {
 	t.Helper()
+	kinds, sealed := map[string]int{}, 0
+	defer func() {
+		if !t.Failed() {
+			t.Logf("the cluster matches the overlay: %v, %d sealed values decrypted and checked", kinds, sealed)
+		}
+	}()
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		w, g := want[k], got[k]
+		kinds[w.Kind]++
 		if g == nil {
 			t.Errorf("%s: not in the cluster", k)
 			continue
@@ -588,6 +595,7 @@ func checkDelivered(t testing.TB, want, got objects) {
 			if err := checkSealedValue(f, g.plain); err != nil {
 				t.Errorf("%s: %s: %v", k, f, err)
 			}
+			sealed++
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(got)) {
@@ -616,6 +624,11 @@ func checkSealedValue(name string, values map[string]string) error {
 			}
 			if _, err := tls.X509KeyPair(a.ClientCertificateData, a.ClientKeyData); err != nil {
 				return fmt.Errorf("user %s: %w", user, err)
+			}
+			// The Secret shows the kubeconfig's certificate as tls.crt for
+			// review; the two must be the same certificate.
+			if crt, ok := values["tls.crt"]; ok && !samePEMCert(crt, string(a.ClientCertificateData)) {
+				return fmt.Errorf("user %s: client certificate is not the Secret's tls.crt", user)
 			}
 			n++
 		}
@@ -687,4 +700,14 @@ func parseCert(s string) (*x509.Certificate, error) {
 		return nil, errors.New("not a PEM certificate")
 	}
 	return x509.ParseCertificate(blk.Bytes)
+}
+
+// samePEMCert reports whether a and b start with the same certificate.
+func samePEMCert(a, b string) bool {
+	ca, err := parseCert(a)
+	if err != nil {
+		return false
+	}
+	cb, err := parseCert(b)
+	return err == nil && ca.Equal(cb)
 }
