@@ -31,9 +31,11 @@ test-unit:
 	@# -race above it runs 20.
 	$(GO) test -count=1 -run TestPlanIsTheWholeTruth ./render/
 
-## e2e: boot a real etcd + kube-apiserver from an exported PKI (builds kube-apiserver once, ~15 min, cached)
+## e2e: boot a real etcd + kube-apiserver from an exported PKI and sync the state into it with
+## real Flux controllers (builds kube-apiserver once, ~15 min, and Flux, ~10 min; cached)
 e2e: tools build
 	hack/build-kube-apiserver.sh
+	hack/build-flux.sh
 	GITCA_E2E=1 $(GO) test -count=1 -v -timeout 30m ./e2e/...
 
 lint:
