@@ -32,18 +32,18 @@ import (
 // spec.clusters[].flux.source, and this is the one place to change then.
 const fluxStateSource = "gitca-state"
 
-// fluxConfig is examples/kubeadm's Config with the Flux source set, as a user
-// whose fleet repo is flux-system/flux-system (flux bootstrap) would set it,
-// and the cluster's own age key (the one Flux decrypts with) as the README
-// tells: it opens the overlay, never ca/.
-func fluxConfig(clusterRecipient string) string {
+// fluxConfig is examples/kubeadm's Config with the state repository as the
+// cluster's Flux fetches it (gitca then writes the GitRepository), and the
+// cluster's own age key (the one Flux decrypts with) as the README tells: it
+// opens the overlay, never ca/.
+func fluxConfig(clusterRecipient, stateURL string) string {
 	return `apiVersion: gitca.dev/v1alpha1
 kind: Config
 metadata:
   name: gitca
-  annotations:
-    gitca.dev/flux-source: ` + FluxNamespace + `/` + fluxStateSource + `
 spec:
+  stateRepository:
+    url: ` + stateURL + `
   defaults:
     keyAlgorithm: ECDSA-P256
   clusters:
@@ -107,9 +107,9 @@ spec:
 // reconcile commits the state into a bare repository, git http-backend
 // serves it on loopback, the real source-controller and kustomize-controller
 // sync it into the real kube-apiserver booted from the same state, and the
-// only things the user adds are the ones a user adds by hand (the sops-age
-// Secret and the GitRepository for the state repo); what gitca wrote under
-// flux/<cluster>/ is applied as it is.
+// only thing the user adds by hand is the sops-age Secret; what gitca wrote
+// under flux/<cluster>/ (the state repo's GitRepository and the Flux
+// Kustomization) is applied as it is, with kubectl apply -k.
 func TestFluxDeliversTheStateRepo(t *testing.T) {
 	RequireE2E(t)
 	bins := RequireBinaries(t)
@@ -144,12 +144,20 @@ func TestFluxDeliversTheStateRepo(t *testing.T) {
 		t.Fatalf("gitca keygen printed no age recipient: %q", out)
 	}
 
+	// The state repo's server first: the topology names its URL.
+	gitRoot := filepath.Join(dir, "git")
+	if err := os.MkdirAll(gitRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitServer := StartGitServer(t, gitRoot)
+	stateURL := gitServer.RepoURL("state.git")
+
 	// The topology repo: examples/kubeadm plus the objects above.
 	topo := filepath.Join(dir, "topology")
 	if err := os.CopyFS(topo, os.DirFS(filepath.Join(root, ExampleTopology))); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"config.yaml": fluxConfig(fluxRecipient), "apps.yaml": fluxApps, "e2e-flux-viewer.yaml": fluxViewer} {
+	for name, body := range map[string]string{"config.yaml": fluxConfig(fluxRecipient, stateURL), "apps.yaml": fluxApps, "e2e-flux-viewer.yaml": fluxViewer} {
 		if err := os.WriteFile(filepath.Join(topo, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +167,6 @@ func TestFluxDeliversTheStateRepo(t *testing.T) {
 	mustGit(t, topo, "commit", "-q", "-m", "examples/kubeadm with apps and a viewer")
 
 	// The state repo: a bare repository gitca pushes to and Flux pulls from.
-	gitRoot := filepath.Join(dir, "git")
 	bare := filepath.Join(gitRoot, "state.git")
 	mustGit(t, dir, "init", "-q", "--bare", "-b", "main", bare)
 	reconcile := func(now string) string {
@@ -203,32 +210,11 @@ func TestFluxDeliversTheStateRepo(t *testing.T) {
 	}
 
 	flux := StartFlux(t, api, admin, fbins)
-	gitServer := StartGitServer(t, gitRoot)
-	stateURL := gitServer.RepoURL("state.git")
 
-	// The user's one-time steps, as the README will have them.
+	// The user's one-time steps, as the README has them.
 	kubectl("create", "secret", "generic", "sops-age", "--namespace="+FluxNamespace, "--from-file=age.agekey="+fluxKey)
-	gitRepo := filepath.Join(dir, "gitrepository.yaml")
-	if err := os.WriteFile(gitRepo, []byte(fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  url: %s
-  ref:
-    branch: main
-  interval: 1m
-`, fluxStateSource, FluxNamespace, stateURL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kubectl("apply", "-f", gitRepo)
 	fluxDir := filepath.Join(state, "flux", ExampleCluster)
-	if _, err := os.Stat(filepath.Join(fluxDir, "kustomization.yaml")); err == nil {
-		kubectl("apply", "-k", fluxDir)
-	} else {
-		kubectl("apply", "-f", fluxDir)
-	}
+	kubectl("apply", "-k", fluxDir)
 	ks := fluxKustomization(t, fluxDir)
 	ksName := ks.Metadata.Name
 	ksNS := cmpOr(ks.Metadata.Namespace, FluxNamespace)
