@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
@@ -55,6 +56,7 @@ type Applier struct {
 	mu        sync.Mutex
 	keys      map[string]*keyOnce
 	materials map[string]*Material
+	records   map[string]*state.Object
 }
 
 type keyOnce struct {
@@ -89,83 +91,79 @@ func (r *Result) CA(name string) (*x509.Certificate, bool) {
 func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 	ap.keys = map[string]*keyOnce{}
 	ap.materials = map[string]*Material{}
-	out := &Result{Records: map[string]*state.Object{}, Materials: ap.materials}
+	ap.records = map[string]*state.Object{}
+	out := &Result{Records: ap.records, Materials: ap.materials}
 	workers := ap.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	// Every object waits for what it depends on, then for one of the
+	// workers' slots: a slot is never held while waiting, so a deep issuer
+	// tree cannot starve the pool.
 	sem := make(chan struct{}, workers)
 	done := map[string]chan struct{}{}
 	for _, a := range ap.Plan.Objects {
 		done[a.ID] = make(chan struct{})
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errMu    sync.Mutex
-		firstErr error
-		filesMu  sync.Mutex
-	)
-	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-		errMu.Unlock()
-	}
+	g, ctx := errgroup.WithContext(ctx)
 	for _, a := range ap.Plan.Objects {
 		if a.Action == plan.ActionDelete {
 			close(done[a.ID])
 			continue
 		}
-		wg.Add(1)
-		go func(a *plan.Action) {
-			defer wg.Done()
+		g.Go(func() error {
 			defer close(done[a.ID])
 			for _, dep := range ap.deps(a) {
 				select {
 				case <-done[dep]:
 				case <-ctx.Done():
-					return
+					return ctx.Err()
 				}
 			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				return
+				return ctx.Err()
 			}
 			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			files, err := ap.applyOne(a)
 			if err != nil {
-				fail(fmt.Errorf("%s: %w", a.ID, err))
-				return
+				return fmt.Errorf("%s: %w", a.ID, err)
 			}
-			filesMu.Lock()
-			maps.Copy(out.Records, files)
-			filesMu.Unlock()
-		}(a)
+			ap.mu.Lock()
+			maps.Copy(ap.records, files)
+			ap.mu.Unlock()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// record is a record this run has sealed, by path, or nil.
+func (ap *Applier) record(path string) *state.Object {
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	return ap.records[path]
 }
 
 // deps are the objects whose material an object needs first: its issuer, and
 // for a kubeconfig every CA, since its target may be any CA or bundle of them.
 func (ap *Applier) deps(a *plan.Action) []string {
-	if a.Kind == plan.KindKubeconfig {
+	if a.Kind == plan.KindKubeconfig || a.Kind == plan.KindMergedKubeconfig {
 		var out []string
 		for _, o := range ap.Plan.Objects {
 			if o.Kind == plan.KindCA && o.Action != plan.ActionDelete {
 				out = append(out, o.ID)
 			}
+		}
+		for _, m := range a.Desired.Members {
+			out = append(out, m.ID)
 		}
 		return out
 	}
@@ -203,6 +201,13 @@ func (ap *Applier) applyOne(a *plan.Action) (map[string]*state.Object, error) {
 	switch {
 	case d.Kind == plan.KindCA && d.CA.Spec.Import != nil:
 		err = ap.importCA(a, m)
+	case d.Kind == plan.KindMergedKubeconfig:
+		// Made from its members, with no key or certificate of its own.
+		ap.setMaterial(a.ID, m)
+		if a.Action == plan.ActionKeep {
+			return nil, nil
+		}
+		return ap.renderFiles(a, m)
 	case a.Action == plan.ActionKeep:
 		// Nothing to write: the certificate is what the state holds; the key stays sealed.
 		m.Cert = a.Cert

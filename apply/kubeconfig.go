@@ -19,19 +19,30 @@ import (
 // buildKubeconfig writes a kubeconfig with the client certificate and key
 // embedded, one cluster entry per distinct server path and one context each.
 func buildKubeconfig(k *topology.Kubeconfig, m *Material, caCerts []*x509.Certificate) ([]byte, error) {
-	keyPEM, err := sign.EncodePrivateKeyPEM(m.Key)
-	if err != nil {
+	cfg := clientcmdapi.NewConfig()
+	if err := addKubeconfig(cfg, k, m, caCerts); err != nil {
 		return nil, err
 	}
+	// clientcmd.Write sorts the maps, so the same kubeconfig always has the
+	// same bytes.
+	return clientcmd.Write(*cfg)
+}
+
+// addKubeconfig adds k's user, clusters and contexts to cfg; the first
+// context becomes the current one if cfg has none yet.
+func addKubeconfig(cfg *clientcmdapi.Config, k *topology.Kubeconfig, m *Material, caCerts []*x509.Certificate) error {
+	keyPEM, err := sign.EncodePrivateKeyPEM(m.Key)
+	if err != nil {
+		return err
+	}
 	t := k.Spec.Target
-	cfg := clientcmdapi.NewConfig()
 	user := k.Spec.Username
 	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{
 		ClientCertificateData: sign.EncodeCertsPEM(m.Cert),
 		ClientKeyData:         keyPEM,
 	}
 	contexts := k.Spec.Contexts
-	if len(contexts) == 0 {
+	if len(contexts) == 0 && k.Spec.MergeInto == "" {
 		contexts = []topology.ContextSpec{{Name: k.Metadata.Name}}
 	}
 	for _, c := range contexts {
@@ -49,10 +60,50 @@ func buildKubeconfig(k *topology.Kubeconfig, m *Material, caCerts []*x509.Certif
 		}
 		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: user, Namespace: c.Namespace}
 	}
-	// The first context is the default; clientcmd.Write sorts the maps, so
-	// the same kubeconfig always has the same bytes.
-	cfg.CurrentContext = contexts[0].Name
-	return clientcmd.Write(*cfg)
+	if cfg.CurrentContext == "" && len(contexts) > 0 {
+		cfg.CurrentContext = contexts[0].Name
+	}
+	return nil
+}
+
+// mergedKubeconfig is one kubeconfig of every member of d, members in name
+// order (the first one's first context is the current one), each with its
+// key and certificate as they are after the run: signed now, or opened from
+// its record. It returns the member records' annotations, which the merged
+// record keeps a digest of.
+func (ap *Applier) mergedKubeconfig(d *plan.Desired) ([]byte, map[string]map[string]string, error) {
+	cfg := clientcmdapi.NewConfig()
+	anns := map[string]map[string]string{}
+	for _, md := range d.Members {
+		a := ap.Plan.Action(md.ID)
+		m := ap.material(md.ID)
+		if a == nil || m == nil {
+			return nil, nil, fmt.Errorf("member %s was not applied", md.ID)
+		}
+		cert, key := m.Cert, m.Key
+		if key == nil {
+			// A kept member: its key and certificate are in its record.
+			var err error
+			if key, err = ap.storedKey(a); err != nil {
+				return nil, nil, fmt.Errorf("member %s: %w", md.ID, err)
+			}
+			cert = a.Stored.Cert()
+		}
+		caCerts, err := ap.targetCerts(md)
+		if err != nil {
+			return nil, nil, fmt.Errorf("member %s: %w", md.ID, err)
+		}
+		if err := addKubeconfig(cfg, md.Kubeconfig, &Material{Key: key, Cert: cert}, caCerts); err != nil {
+			return nil, nil, fmt.Errorf("member %s: %w", md.ID, err)
+		}
+		if rec := ap.record(md.Path); rec != nil {
+			anns[md.ID] = rec.Annotations
+		} else if a.Stored != nil {
+			anns[md.ID] = a.Stored.Annotations
+		}
+	}
+	kc, err := clientcmd.Write(*cfg)
+	return kc, anns, err
 }
 
 // KeyFromKubeconfig returns the client key embedded in a kubeconfig.

@@ -55,7 +55,7 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 	d := a.Desired
 	files := map[string]*state.Object{}
 	var keyPEM []byte
-	if m.Key != nil || d.Kind != plan.KindCA {
+	if m.Key != nil || (d.Kind != plan.KindCA && d.Kind != plan.KindMergedKubeconfig) {
 		var err error
 		if keyPEM, err = sign.EncodePrivateKeyPEM(m.Key); err != nil {
 			return nil, err
@@ -110,6 +110,15 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 			"tls.crt":    string(sign.EncodeCertsPEM(m.Cert)),
 			"ca.crt":     string(sign.EncodeCertsPEM(caCerts...)),
 		}
+	case plan.KindMergedKubeconfig:
+		kc, members, err := ap.mergedKubeconfig(d)
+		if err != nil {
+			return nil, err
+		}
+		primary.Type = "Opaque"
+		primary.Metadata.Name, primary.Metadata.Namespace = d.Secret.Name, d.Secret.Namespace
+		primary.Metadata.Annotations[plan.AnnotationMembers] = plan.MergedAnnotation(members)
+		primary.StringData = map[string]string{"kubeconfig": string(kc)}
 	default:
 		return nil, fmt.Errorf("unknown object kind %q", d.Kind)
 	}

@@ -35,6 +35,8 @@ type Shape struct {
 	Validity      string   `json:"validity,omitempty"`
 	// Imported records the fingerprint of an imported CA certificate: a new file is a new CA.
 	Imported string `json:"imported,omitempty"`
+	// Members are the Kubeconfigs a merged kubeconfig holds.
+	Members []string `json:"members,omitempty"`
 }
 
 // JSON is the canonical encoding (struct field order, no spaces).
@@ -60,6 +62,10 @@ const (
 	KindCert       ObjectKind = topology.KindCertificate
 	KindKeyPair    ObjectKind = topology.KindKeyPair
 	KindKubeconfig ObjectKind = topology.KindKubeconfig
+	// KindMergedKubeconfig is one kubeconfig holding the users and contexts of
+	// every Kubeconfig whose spec.mergeInto names it; it has no certificate
+	// of its own.
+	KindMergedKubeconfig ObjectKind = "MergedKubeconfig"
 )
 
 // Desired is one object the topology wants in the state.
@@ -78,6 +84,8 @@ type Desired struct {
 
 	CA         *topology.CertificateAuthority // set for KindCA
 	Kubeconfig *topology.Kubeconfig           // set for KindKubeconfig
+	// Members are the Kubeconfigs of a KindMergedKubeconfig, by name.
+	Members []*Desired
 	// Copy is where a CA is additionally delivered into a cluster, nil if nowhere.
 	Copy *Delivery
 
@@ -220,17 +228,40 @@ func DesiredObjects(t *topology.Topology, rcp Recipients) []*Desired {
 			Annotations: k.Metadata.Annotations, Origin: k.Origin,
 		})
 	}
+	merged := map[string]*Desired{}
+	var mergedOrder []string
 	for _, k := range t.Kubeconfigs {
 		s := k.Spec
 		sh := Shape{Issuer: s.Issuer, Profile: string(topology.ProfileClient), KeyAlgorithm: string(s.KeyAlgorithm), Validity: durationText(s.Validity),
 			CommonName: s.Username, Organizations: sortedCopy(kubeconfigGroups(k))}
 		dl := l.Secret(s.Secret)
-		out = append(out, &Desired{
+		d := &Desired{
 			ID: string(KindKubeconfig) + "/" + k.Metadata.Name, Kind: KindKubeconfig, Name: k.Metadata.Name,
 			Shape: sh, RenewBefore: renewBefore(s.ValidityPolicy), Rotation: s.RotationPolicy,
 			Path: dl.Path, Secret: dl, Recipients: rcp.ForCluster(s.Secret.Cluster),
 			Annotations: k.Metadata.Annotations, Origin: k.Origin, Kubeconfig: k,
-		})
+		}
+		if m := s.MergeInto; m != "" {
+			// A member's own record (its key and certificate) stays with the
+			// reconciler; only the merged kubeconfig is delivered.
+			d.Path, d.Secret, d.Recipients = l.MergedMember(k.Metadata.Name), Delivery{Name: k.Metadata.Name}, rcp.ForCA()
+			set := merged[m]
+			if set == nil {
+				set = &Desired{ID: string(KindMergedKubeconfig) + "/" + m, Kind: KindMergedKubeconfig, Name: m,
+					Shape: Shape{Profile: "merged-kubeconfig"}, Rotation: topology.RotateNever,
+					Path: dl.Path, Secret: dl, Recipients: rcp.ForCluster(s.Secret.Cluster), Origin: k.Origin}
+				merged[m] = set
+				mergedOrder = append(mergedOrder, m)
+			}
+			set.Members = append(set.Members, d)
+			set.Shape.Members = append(set.Shape.Members, k.Metadata.Name)
+		}
+		out = append(out, d)
+	}
+	// Merged kubeconfigs after their members, which they are made from.
+	sort.Strings(mergedOrder)
+	for _, m := range mergedOrder {
+		out = append(out, merged[m])
 	}
 	return out
 }

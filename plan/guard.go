@@ -62,7 +62,7 @@ func (e *DestroyError) Error() string {
 		e.Why, strings.Join(e.IDs, "\n  "))
 }
 
-var objectKinds = []ObjectKind{KindCA, KindCert, KindKeyPair, KindKubeconfig}
+var objectKinds = []ObjectKind{KindCA, KindCert, KindKeyPair, KindKubeconfig, KindMergedKubeconfig}
 
 func kindList() string {
 	s := make([]string, len(objectKinds))

@@ -33,6 +33,7 @@ const (
 	kustomizationFile  = "kustomization.yaml"
 	ksopsGeneratorFile = "ksops-generator.yaml"
 	rbacDir            = "rbac"
+	mergedMembersDir   = "kubeconfigs"
 )
 
 // StateOptions tells the state reader where the index is and what to skip.
@@ -53,6 +54,12 @@ func LayoutOf(t *topology.Topology) Layout { return Layout{t: t} }
 
 // CARecord is where a CA's certificate and key are kept, for the reconciler only.
 func (l Layout) CARecord(name string) string { return caDir + "/" + name + ".yaml" }
+
+// MergedMember is where a Kubeconfig merged into another (spec.mergeInto)
+// keeps its own key and certificate: with the reconciler, like CA keys.
+func (l Layout) MergedMember(name string) string {
+	return caDir + "/" + mergedMembersDir + "/" + name + ".yaml"
+}
 
 // ClusterDir is the overlay directory of a cluster (or of a kcp workspace's
 // bindings): clusters/<name>, or the cluster's spec.clusters[].path.

@@ -216,6 +216,8 @@ func (p *Plan) planObjects(st *state.State) error {
 			chain = importedPolicies
 		case d.Kind == KindKubeconfig:
 			chain = kubeconfigPolicies(p, t)
+		case d.Kind == KindMergedKubeconfig:
+			chain = mergedPolicies(p)
 		}
 		a.Action, a.Rekeys, a.Reasons = evaluate(chain, in)
 		if o != nil {

@@ -26,6 +26,7 @@ const (
 	ReasonOrphaned          = "orphaned"
 	ReasonTargetChanged     = "target-changed"
 	ReasonUnknownRecipients = "recipients-unknown"
+	ReasonMemberChanged     = "member-changed"
 
 	// Reasons a derived file (not a record) changes.
 	ReasonCASigned       = "ca-signed"       // a CA it holds gets a new certificate in this run
@@ -108,7 +109,7 @@ func damaged(in policyInput) []Reason {
 	for _, p := range in.o.Problems {
 		out = append(out, Reason{Code: ReasonDamaged, Detail: p})
 	}
-	if in.d.Kind != KindKeyPair && !in.o.HasCert() && len(in.o.Problems) == 0 {
+	if in.d.Kind != KindKeyPair && in.d.Kind != KindMergedKubeconfig && !in.o.HasCert() && len(in.o.Problems) == 0 {
 		out = append(out, Reason{Code: ReasonDamaged, Detail: "no certificate in tls.crt"})
 	}
 	if in.o.Annotations[state.AnnotationSpec] == "" {

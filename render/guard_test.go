@@ -88,5 +88,5 @@ func TestAllowDeleteNamesObjects(t *testing.T) {
 	require.NoError(t, err)
 	_, err = plan.Make(top, st, plan.Options{Now: t0})
 	require.Error(t, err)
-	assert.Regexp(t, `config.yaml:\d+:\d+: spec.allowDelete\[0\]: "other" is not an object ID \(<Kind>/<name> with Kind one of CertificateAuthority, Certificate, KeyPair, Kubeconfig\)`, err.Error())
+	assert.Regexp(t, `config.yaml:\d+:\d+: spec.allowDelete\[0\]: "other" is not an object ID \(<Kind>/<name> with Kind one of CertificateAuthority, Certificate, KeyPair, Kubeconfig, MergedKubeconfig\)`, err.Error())
 }

@@ -107,9 +107,11 @@ func (t *Topology) Default() {
 		s.KeyAlgorithm = cmp.Or(s.KeyAlgorithm, d.KeyAlgorithm)
 		fillValidity(&s.ValidityPolicy, d.Leaf, leafProportional)
 		s.RotationPolicy = cmp.Or(s.RotationPolicy, RotateAlways)
-		t.defaultSecretRef(&s.Secret, k.Metadata.Name)
+		t.defaultSecretRef(&s.Secret, cmp.Or(s.MergeInto, k.Metadata.Name))
 		s.Target.Name = cmp.Or(s.Target.Name, k.Metadata.Name)
-		if len(s.Contexts) == 0 {
+		// A member of a merged kubeconfig may bring its user alone (kcp's
+		// "user" has credentials in admin.kubeconfig but no context).
+		if len(s.Contexts) == 0 && s.MergeInto == "" {
 			s.Contexts = []ContextSpec{{Name: k.Metadata.Name}}
 		}
 	}

@@ -95,7 +95,7 @@ var kcpChart = []kcpRow{
 }
 
 // kcpAdminUsers mirrors the users and contexts of kcp's own admin.kubeconfig
-// ("Authentication": batteries admin). The Kubeconfig kind holds one user, so
+// ("Authentication": batteries admin). A Kubeconfig holds one user, so
 // each user is its own Kubeconfig object; contexts go to the user kcp gives them.
 var kcpAdminUsers = []struct {
 	user     string
@@ -104,7 +104,8 @@ var kcpAdminUsers = []struct {
 }{
 	{"shard-admin", []string{"system:masters"}, []ContextSpec{{Name: "system:admin", Path: "/clusters/system:admin"}, {Name: "shard-base", Path: "/clusters/base"}}},
 	{"kcp-admin", []string{"system:kcp:admin"}, []ContextSpec{{Name: "root", Path: "/clusters/root"}, {Name: "base", Path: "/clusters/base"}}},
-	{"user", nil, []ContextSpec{{Name: "user", Path: "/clusters/root"}}},
+	// kcp gives "user" credentials but no context of its own: four contexts in all.
+	{"user", nil, nil},
 }
 
 // kcpEnv is a kcp preset after its own validation and defaulting.
@@ -580,9 +581,12 @@ func (c *kcpComponentEnv) url() string {
 	return "https://" + c.c.Hostname + ":" + strconv.Itoa(c.port)
 }
 
-// adminKubeconfigs mirrors kcp's admin.kubeconfig, one Kubeconfig per user,
+// adminKubeconfigs mirrors kcp's admin.kubeconfig: one Kubeconfig per user
+// (each with its own certificate and renewal), all merged into one kubeconfig
+// Secret <rootshard>-admin-kubeconfig with the three users and four contexts,
 // straight at the root shard: the front-proxy would drop system:masters.
 func (e *kcpEnv) adminKubeconfigs(x *Expansion, r *kcpRootShardEnv) {
+	merged := r.c.Name + "-admin-kubeconfig"
 	for _, u := range kcpAdminUsers {
 		name := r.c.Name + "-admin-" + u.user
 		x.Kubeconfigs = append(x.Kubeconfigs, &Kubeconfig{APIVersion: APIVersion, Kind: KindKubeconfig, Origin: e.origin(),
@@ -590,7 +594,8 @@ func (e *kcpEnv) adminKubeconfigs(x *Expansion, r *kcpRootShardEnv) {
 			Spec: KubeconfigSpec{Issuer: objectName("$rootshard-client-ca", r, nil), Username: u.user, Groups: slices.Clone(u.groups),
 				Target:   KubeconfigTarget{Name: r.c.Name, Server: r.url(), CA: objectName("$rootshard-server-ca", r, nil)},
 				Contexts: slices.Clone(u.contexts), KeyAlgorithm: e.keyAlgorithm, ValidityPolicy: clonePolicy(e.leafPolicy),
-				Secret:                SecretRef{Cluster: r.cluster, Namespace: r.namespace, Name: name},
+				Secret:                SecretRef{Cluster: r.cluster, Namespace: r.namespace, Name: merged},
+				MergeInto:             merged,
 				AllowPrivilegedGroups: slices.Contains(u.groups, "system:masters"),
 				OmitKubeconfigGroup:   true}})
 	}

@@ -223,12 +223,12 @@ func TestKCPKubeconfigs(t *testing.T) {
 		"susan":            {"alpha-client-ca", "https://kcp.example.com:443", "alpha-server-ca", "kcp-alpha/susan-kubeconfig", base, []string{"team-gibbons"}},
 		"shard-maintainer": {"alpha-client-ca", "https://alpha-1.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/shard-maintainer-kubeconfig", append(slices.Clone(base), ContextSpec{Name: "shard-base"}), []string{"system:kcp:admin"}},
 		"beta-ci":          {"beta-client-ca", "https://api.beta.kcp.example.com:6443", "beta-server-ca", "kcp-beta/ci-kubeconfig", append(slices.Clone(base), ContextSpec{Name: "shard-base"}), []string{"ci"}},
-		"alpha-admin-shard-admin": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-shard-admin",
+		"alpha-admin-shard-admin": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-kubeconfig",
 			[]ContextSpec{{Name: "system:admin", Path: "/clusters/system:admin"}, {Name: "shard-base", Path: "/clusters/base"}}, []string{"system:masters"}},
-		"alpha-admin-kcp-admin": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-kcp-admin",
+		"alpha-admin-kcp-admin": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-kubeconfig",
 			[]ContextSpec{{Name: "root", Path: "/clusters/root"}, {Name: "base", Path: "/clusters/base"}}, []string{"system:kcp:admin"}},
-		"alpha-admin-user": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-user",
-			[]ContextSpec{{Name: "user", Path: "/clusters/root"}}, nil},
+		"alpha-admin-user": {"alpha-client-ca", "https://api.alpha.kcp.example.com:6443", "alpha-server-ca", "kcp-alpha/alpha-admin-kubeconfig",
+			nil, nil},
 	} {
 		k := top.Kubeconfig(name)
 		require.NotNil(t, k, name)
@@ -241,6 +241,10 @@ func TestKCPKubeconfigs(t *testing.T) {
 		assert.Equal(t, w.groups, s.Groups, name)
 	}
 	assert.Len(t, top.Kubeconfigs, 6)
+	// kcp's admin.kubeconfig is one file: the three admin users merge into one Secret.
+	for _, u := range []string{"shard-admin", "kcp-admin", "user"} {
+		assert.Equal(t, "alpha-admin-kubeconfig", top.Kubeconfig("alpha-admin-"+u).Spec.MergeInto, u)
+	}
 
 	susan := top.Kubeconfig("susan").Spec
 	assert.False(t, susan.OmitKubeconfigGroup, "kubeconfig:susan is what the RBAC binds")

@@ -362,6 +362,12 @@ type KubeconfigSpec struct {
 	// OmitKubeconfigGroup leaves out the "kubeconfig:<name>" organization; kubeadm's
 	// own kubeconfigs (system:node:*, system:kube-scheduler) must match exactly.
 	OmitKubeconfigGroup bool `json:"omitKubeconfigGroup,omitempty"`
+	// MergeInto writes this kubeconfig's user, clusters and contexts into one
+	// kubeconfig shared with every Kubeconfig that names the same MergeInto
+	// (kcp's admin.kubeconfig holds three users and four contexts), in the
+	// Secret of spec.secret (whose name defaults to MergeInto) instead of a
+	// Secret of its own. Each member keeps its own certificate and renewal.
+	MergeInto string `json:"mergeInto,omitempty"`
 }
 
 // KubeconfigTarget is the API server a kubeconfig talks to.

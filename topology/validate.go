@@ -393,6 +393,42 @@ var privilegedGroups = []string{"system:masters"}
 
 func (v *validator) kubeconfigs() {
 	seen := map[string]Origin{}
+	type mergedSet struct {
+		first    *Kubeconfig
+		users    map[string]string // username → member
+		contexts map[string]string // context → member
+	}
+	merged := map[string]*mergedSet{}
+	for _, k := range v.t.Kubeconfigs {
+		m := k.Spec.MergeInto
+		if m == "" {
+			continue
+		}
+		o := object{kind: KindKubeconfig, name: k.Metadata.Name, origin: k.Origin}
+		if !isDNS1123Subdomain(m) {
+			v.add(o, "spec.mergeInto", fmt.Sprintf("invalid name %q", m), allowedName)
+			continue
+		}
+		set := merged[m]
+		if set == nil {
+			set = &mergedSet{first: k, users: map[string]string{}, contexts: map[string]string{}}
+			merged[m] = set
+		} else if f := set.first; f.Spec.Secret != k.Spec.Secret {
+			v.add(o, "spec.secret", fmt.Sprintf("merged into %q, which Kubeconfig %s delivers to %s/%s/%s", m, f.Metadata.Name,
+				f.Spec.Secret.Cluster, f.Spec.Secret.Namespace, f.Spec.Secret.Name), "the same secret for every Kubeconfig merged into one")
+		}
+		// One kubeconfig file has one user entry per username and one of each context name.
+		if other, dup := set.users[k.Spec.Username]; dup {
+			v.add(o, "spec.username", fmt.Sprintf("user %q is also Kubeconfig %s's, and both are merged into %q", k.Spec.Username, other, m), "usernames unique within one merged kubeconfig")
+		}
+		set.users[k.Spec.Username] = k.Metadata.Name
+		for i, c := range k.Spec.Contexts {
+			if other, dup := set.contexts[c.Name]; dup {
+				v.add(o, fmt.Sprintf("spec.contexts[%d].name", i), fmt.Sprintf("context %q is also Kubeconfig %s's, and both are merged into %q", c.Name, other, m), "context names unique within one merged kubeconfig")
+			}
+			set.contexts[c.Name] = k.Metadata.Name
+		}
+	}
 	for _, k := range v.t.Kubeconfigs {
 		o := object{kind: KindKubeconfig, name: k.Metadata.Name, origin: k.Origin}
 		s := &k.Spec
@@ -546,7 +582,16 @@ func (v *validator) deliveries() {
 	for _, kp := range v.t.KeyPairs {
 		all = append(all, target{object{KindKeyPair, kp.Metadata.Name, kp.Origin}, "spec.secret", "Secret", kp.Spec.Secret})
 	}
+	merged := map[string]bool{}
 	for _, k := range v.t.Kubeconfigs {
+		if m := k.Spec.MergeInto; m != "" {
+			// Members of one merged kubeconfig share its Secret by design:
+			// it counts once, as the first member's.
+			if merged[m] {
+				continue
+			}
+			merged[m] = true
+		}
 		all = append(all, target{object{KindKubeconfig, k.Metadata.Name, k.Origin}, "spec.secret", "Secret", k.Spec.Secret})
 	}
 	for _, b := range v.t.TrustBundles {
