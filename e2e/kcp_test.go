@@ -11,7 +11,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,11 +244,21 @@ type kcpClient struct {
 
 func clientFromKubeconfig(t *testing.T, path string) kcpClient {
 	t.Helper()
+	return clientFromContext(t, path, "")
+}
+
+// clientFromContext is a client for one context of a kubeconfig ("": the
+// current one): its cluster's server (path included), CA data and user.
+func clientFromContext(t *testing.T, path, context string) kcpClient {
+	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := cfg.Contexts[cfg.CurrentContext]
+	ctx := cfg.Contexts[cmpOr(context, cfg.CurrentContext)]
+	if ctx == nil {
+		t.Fatalf("%s has no context %q", path, context)
+	}
 	cl, user := cfg.Clusters[ctx.Cluster], cfg.AuthInfos[ctx.AuthInfo]
 	cert, err := tls.X509KeyPair(user.ClientCertificateData, user.ClientKeyData)
 	if err != nil {
@@ -404,8 +416,19 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 	}
 	kcp := StartProcess(t, "kcp", bins.KCP, kcpArgs, nil)
 
-	shardAdmin := clientFromKubeconfig(t, p.file("root-admin-shard-admin", "kubeconfig"))
-	shardAdmin.server = shardURL // the kubeconfig names localhost; same server
+	// kcp's admin.kubeconfig, as the preset merges it: one file, three users,
+	// four contexts. Its servers name localhost; the shard listens on ip.
+	adminKubeconfig := p.file("root-admin-kubeconfig", "kubeconfig")
+	onShard := func(c kcpClient) kcpClient {
+		u, err := url.Parse(c.server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.server = shardURL + u.Path
+		return c
+	}
+	shardAdmin := onShard(clientFromContext(t, adminKubeconfig, "system:admin"))
+	shardAdmin.server = shardURL
 	err := waitFor(kcp, KCPReadyTimeout, time.Second, func() error {
 		code, body, err := shardAdmin.do(http.MethodGet, "/readyz", "", nil)
 		if err != nil {
@@ -460,6 +483,38 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kcp-front-proxy: %v", err)
 	}
+
+	t.Run("kcp's admin.kubeconfig: every context works as its user", func(t *testing.T) {
+		cfg, err := clientcmd.LoadFromFile(adminKubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Sorted(maps.Keys(cfg.Contexts)); !slices.Equal(got, []string{"base", "root", "shard-base", "system:admin"}) {
+			t.Fatalf("contexts %v, want kcp's four", got)
+		}
+		if got := slices.Sorted(maps.Keys(cfg.AuthInfos)); !slices.Equal(got, []string{"kcp-admin", "shard-admin", "user"}) {
+			t.Fatalf("users %v, want kcp's three", got)
+		}
+		for name, want := range map[string]struct{ user, group string }{
+			"root": {"kcp-admin", "system:kcp:admin"}, "system:admin": {"shard-admin", "system:masters"},
+			"shard-base": {"shard-admin", "system:masters"},
+		} {
+			c := onShard(clientFromContext(t, adminKubeconfig, name))
+			code, user, groups := c.whoAmI(t, nil)
+			if code != http.StatusCreated || user != want.user || !slices.Contains(groups, want.group) {
+				t.Errorf("context %s (%s): SelfSubjectReview %d as %q %v, want %s in %s", name, c.server, code, user, groups, want.user, want.group)
+			}
+		}
+		// The base logical cluster is where kcp-admin is known but, by kcp's
+		// authorization, not admitted to review itself: the request is
+		// authenticated as kcp-admin and refused by authorization, not by TLS.
+		c := onShard(clientFromContext(t, adminKubeconfig, "base"))
+		code, body, err := c.do(http.MethodPost, "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+			`{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}`, nil)
+		if err != nil || (code != http.StatusCreated && !(code == http.StatusForbidden && strings.Contains(body, `User \"kcp-admin\"`))) {
+			t.Errorf("context base (%s): %d %v %s, want kcp-admin authenticated", c.server, code, err, tail(body, 3))
+		}
+	})
 
 	t.Run("admin kubeconfig through the front-proxy", func(t *testing.T) {
 		code, name, groups := admin.whoAmI(t, nil)
