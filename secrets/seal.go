@@ -1,3 +1,6 @@
+// Package secrets seals and opens manifests with SOPS and age, in process:
+// private values encrypted, everything else readable and MAC-covered; and it
+// loads age identities and recipients.
 package secrets
 
 import (

@@ -1,3 +1,5 @@
+// Package sign makes private keys and X.509 certificates, and encodes and
+// parses them as PEM.
 package sign
 
 import (

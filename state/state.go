@@ -1,3 +1,6 @@
+// Package state reads the public material of a state tree (records,
+// certificates, annotations, recipients) without decrypting anything, keeps
+// the index of it as a cache, and finds private keys left in plain text.
 package state
 
 import (
