@@ -181,7 +181,7 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 				return fmt.Errorf("topology %s: %w", o.Topology, err)
 			}
 		}
-		t, head, err := r.loadTopology(topo)
+		t, head, err := r.loadTopology(ctx, topo)
 		if err != nil {
 			return err
 		}
@@ -222,21 +222,25 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-func (r *Reconciler) loadTopology(topo *gitsync.Repo) (*topology.Topology, string, error) {
+func (r *Reconciler) loadTopology(ctx context.Context, topo *gitsync.Repo) (*topology.Topology, string, error) {
 	head, ok := topo.Head()
 	if !ok {
 		return nil, "", fmt.Errorf("topology %s: the branch has no commit", r.opt.Topology)
 	}
-	t, err := LoadTopology(topo.Dir(), fmt.Sprintf("at %s (%s)", r.opt.Topology, head))
+	t, err := LoadTopology(ctx, topo.Dir(), fmt.Sprintf("at %s (%s)", r.opt.Topology, head))
 	if err != nil {
 		return nil, "", err
+	}
+	for _, w := range t.Warnings {
+		r.opt.Logger.Warn("topology", "warning", w)
 	}
 	return t, head.String(), nil
 }
 
-// LoadTopology loads the topology in dir; where says which in errors.
-func LoadTopology(dir, where string) (*topology.Topology, error) {
-	t, err := topology.Load(dir)
+// LoadTopology loads the topology in dir, stopping when ctx is done; where
+// says which in errors.
+func LoadTopology(ctx context.Context, dir, where string) (*topology.Topology, error) {
+	t, err := topology.LoadContext(ctx, dir)
 	var list topology.ErrorList
 	switch {
 	case errors.As(err, &list):

@@ -28,7 +28,7 @@ hangs from: the CAs on each issuer path and the sources of each trust bundle.`,
 			if err := checkOutput(output, string(graph.Mermaid), string(graph.DOT)); err != nil {
 				return err
 			}
-			t, err := loadTopology(topo, "in "+topo)
+			t, err := loadTopology(cmd.Context(), cmd.ErrOrStderr(), topo, "in "+topo)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gitca-dev/gitca/emit"
 	"github.com/gitca-dev/gitca/plan"
+	"github.com/gitca-dev/gitca/reconcile"
 	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/state"
@@ -56,15 +58,15 @@ func parseNow(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// loadTopology loads the topology in dir; where says which in errors.
-func loadTopology(dir, where string) (*topology.Topology, error) {
-	t, err := topology.Load(dir)
-	var list topology.ErrorList
-	switch {
-	case errors.As(err, &list):
-		return nil, fmt.Errorf("the topology %s is invalid (%d problems):\n%w", where, len(list), err)
-	case err != nil:
-		return nil, fmt.Errorf("topology %s: %w", where, err)
+// loadTopology loads the topology in dir, stopping on SIGTERM/SIGINT, and
+// prints its warnings (deprecated fields) to stderr; where says which in errors.
+func loadTopology(ctx context.Context, stderr io.Writer, dir, where string) (*topology.Topology, error) {
+	t, err := reconcile.LoadTopology(ctx, dir, where)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range t.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	return t, nil
 }
@@ -78,12 +80,13 @@ type inputs struct {
 }
 
 // load reads topology, state and any age identity, and computes the plan options.
-func (f *commonFlags) load() (*inputs, error) {
+func (f *commonFlags) load(cmd *cobra.Command) (*inputs, error) {
+	ctx, stderr := cmd.Context(), cmd.ErrOrStderr()
 	now, err := f.clock()
 	if err != nil {
 		return nil, err
 	}
-	t, err := loadTopology(f.topology, "in "+f.topology)
+	t, err := loadTopology(ctx, stderr, f.topology, "in "+f.topology)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +121,7 @@ func newPlanCmd() *cobra.Command {
 			if err := checkOutput(f.output, "text", "json", "yaml", "markdown"); err != nil {
 				return err
 			}
-			in, err := f.load()
+			in, err := f.load(cmd)
 			if err != nil {
 				return err
 			}
@@ -185,7 +188,7 @@ key must sign or be carried over.`,
 			if err := checkOutput(f.output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			in, err := f.load()
+			in, err := f.load(cmd)
 			if err != nil {
 				return err
 			}
