@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // AnnotationMembers records, on a merged kubeconfig, what each member looked
@@ -64,6 +63,3 @@ func MergedAnnotation(members map[string]map[string]string) string {
 	b, _ := json.Marshal(digests)
 	return string(b)
 }
-
-// mergedNames lists a merged kubeconfig's members for people.
-func mergedNames(d *Desired) string { return strings.Join(d.Shape.Members, ", ") }

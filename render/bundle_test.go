@@ -32,14 +32,6 @@ func rootCert(t *testing.T, cn string, key crypto.Signer, nb, na time.Time) *x50
 	return c
 }
 
-func subjects(certs []*x509.Certificate) []string {
-	out := make([]string, 0, len(certs))
-	for _, c := range certs {
-		out = append(out, c.Subject.CommonName+"@"+c.NotAfter.UTC().Format("2006"))
-	}
-	return out
-}
-
 // bundlePEM reads the certificates of a rendered bundle ConfigMap or Secret
 // (tls.crt), or of a kubeconfig Secret (its plain ca.crt).
 func bundlePEM(t *testing.T, state, rel string) []*x509.Certificate {

@@ -135,25 +135,29 @@ func (m *propertyModel) edit(rnd *mrand.Rand, pool []string) string {
 		m.certs[name] = &propCert{issuer: []string{"prop-ca", m.exampleCA}[rnd.IntN(2)], sans: []string{name + ".example.com"}, secret: name}
 		return "add certificate " + name
 	case 1:
-		for _, name := range sortedNames(m.certs) {
-			c := m.certs[name]
-			if rnd.IntN(2) == 0 || len(c.sans) > 3 {
-				c.sans = c.sans[:1]
-			} else {
-				c.sans = append(c.sans, fmt.Sprintf("san%d.example.com", rnd.IntN(100)))
-			}
-			return "change the SANs of " + name
+		names := sortedNames(m.certs)
+		if len(names) == 0 {
+			return "no certificate to change"
 		}
-		return "no certificate to change"
+		name := names[rnd.IntN(len(names))]
+		c := m.certs[name]
+		if rnd.IntN(2) == 0 || len(c.sans) > 3 {
+			c.sans = c.sans[:1]
+		} else {
+			c.sans = append(c.sans, fmt.Sprintf("san%d.example.com", rnd.IntN(100)))
+		}
+		return "change the SANs of " + name
 	case 2:
-		for _, name := range sortedNames(m.certs) {
-			// A rename that keeps the Secret's name.
-			c := m.certs[name]
-			delete(m.certs, name)
-			m.certs[name+"-r"] = c
-			return "rename " + name
+		names := sortedNames(m.certs)
+		if len(names) == 0 {
+			return "nothing to rename"
 		}
-		return "nothing to rename"
+		// A rename that keeps the Secret's name.
+		name := names[rnd.IntN(len(names))]
+		c := m.certs[name]
+		delete(m.certs, name)
+		m.certs[name+"-r"] = c
+		return "rename " + name
 	case 3:
 		name := fmt.Sprintf("prop-kc-%d", rnd.IntN(3))
 		roles := [][]string{nil, {"view"}, {"cluster-admin"}, {"view", "edit"}}[rnd.IntN(4)]
