@@ -32,7 +32,7 @@ const (
 // not their renewBefore, so without the topology the time is gitca's default.
 const (
 	FromTopology = "topology" // the topology's renewBefore, as the plan uses it
-	FromDefault  = "default"  // a third of the validity before expiry, the default renewBefore
+	FromDefault  = "default"  // the built-in default: 30 days for a CA, a third of the validity otherwise
 )
 
 // Row is one certificate, CA or key pair.
@@ -198,12 +198,7 @@ func (r *Report) row(o *state.Object, d *plan.Desired, copied *state.Object) Row
 		before = d.RenewBefore
 	}
 	if before <= 0 {
-		// gitca's default renewBefore is a third of the validity; the
-		// certificate's own lifetime is that validity (less the backdating).
-		before, from = na.Sub(nb)/3, FromDefault
-		if v := validityOf(o); v > 0 {
-			before = v / 3
-		}
+		before, from = defaultRenewBefore(row.Kind, o), FromDefault
 	}
 	at := na.Add(-before)
 	row.RenewsAt, row.RenewBefore, row.RenewsAtFrom = &at, topology.Duration{Duration: before}.String(), from
@@ -225,6 +220,20 @@ func cutID(id string) (plan.ObjectKind, string, bool) {
 		}
 	}
 	return "", id, false
+}
+
+// defaultRenewBefore is the built-in renewBefore (topology.Default) of a
+// record whose Config sets none: a CA's is thirty days when that fits in its
+// validity, everything else's a third of its validity.
+func defaultRenewBefore(kind plan.ObjectKind, o *state.Object) time.Duration {
+	v := validityOf(o)
+	if v <= 0 {
+		v = o.NotAfter.Sub(o.NotBefore) // an imported CA: its own lifetime
+	}
+	if kind == plan.KindCA && topology.DefaultCARenewBefore < v {
+		return topology.DefaultCARenewBefore
+	}
+	return v / 3
 }
 
 // validityOf is the validity a record was made with, from its stored spec.

@@ -52,7 +52,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if r.Estimated {
-		fmt.Fprintf(w, "\n* renewal time without --topology: a third of the validity before expiry (the default renewBefore); pass --topology for the declared one.\n")
+		fmt.Fprintf(w, "\n* renewal time without --topology: gitca's default renewBefore (30 days for a CA, a third of the validity otherwise); pass --topology for the declared one.\n")
 	}
 	_, err := fmt.Fprintf(w, "\nStatus as of %s.\n", r.Now.Format(time.RFC3339))
 	return err

@@ -38,8 +38,8 @@ left, the issuing CA, when gitca renews it and a status (ok, renewal-overdue,
 expired; missing for what the topology declares but the state lacks).
 
 RENEWS AT comes from the topology's renewBefore with --topology; without it,
-from each record's stored validity and gitca's default renewBefore (a third
-of the validity), marked with '*'.
+from each record's stored validity and gitca's built-in renewBefore (30 days
+for a CA, a third of the validity otherwise), marked with '*'.
 
 --warn-within exits 3 when something expires within that window or is past
 its renewal time (a reconciler should have renewed it), and 0 otherwise: for
