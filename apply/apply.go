@@ -51,6 +51,9 @@ type Applier struct {
 	Identities *secrets.Identities // nil: no identity; fine as long as nothing must be decrypted
 	Rand       io.Reader           // nil: crypto/rand
 	Workers    int                 // 0: GOMAXPROCS
+	// Progress, when set, is called after each object is signed and sealed
+	// with how many of the objects that change are done; calls are serialised.
+	Progress func(done, total int)
 
 	mu        sync.Mutex
 	keys      map[string]*keyOnce
@@ -107,6 +110,12 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 		firstErr error
 		filesMu  sync.Mutex
 	)
+	total, finished := 0, 0
+	for _, a := range ap.Plan.Objects {
+		if a.Action != plan.ActionDelete && a.Action != plan.ActionKeep {
+			total++
+		}
+	}
 	fail := func(err error) {
 		errMu.Lock()
 		if firstErr == nil {
@@ -147,6 +156,10 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 			}
 			filesMu.Lock()
 			maps.Copy(out.Records, files)
+			if ap.Progress != nil && a.Action != plan.ActionKeep {
+				finished++
+				ap.Progress(finished, total)
+			}
 			filesMu.Unlock()
 		}(a)
 	}
