@@ -60,24 +60,24 @@ type constInfo struct{ value, doc string }
 // Generate reads the non-test Go files of dir and renders the reference.
 func Generate(dir string) ([]byte, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
 	}
-	pkg, ok := pkgs["topology"]
-	if !ok {
-		return nil, fmt.Errorf("%s: no package topology", dir)
-	}
-	files := slices.Sorted(func(yield func(string) bool) {
-		for name := range pkg.Files {
-			if !yield(name) {
-				return
-			}
-		}
-	})
+	slices.Sort(names)
 	var astFiles []*ast.File
-	for _, f := range files {
-		astFiles = append(astFiles, pkg.Files[f])
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			return nil, err
+		}
+		if f.Name.Name != "topology" {
+			return nil, fmt.Errorf("%s: package %s, want topology", name, f.Name.Name)
+		}
+		astFiles = append(astFiles, f)
 	}
 	p, err := doc.NewFromFiles(fset, astFiles, "github.com/gitca-dev/gitca/topology", doc.PreserveAST)
 	if err != nil {
