@@ -104,7 +104,15 @@ a CI schedule. -o prometheus writes the certificate gauges of 'reconcile
 				return nil
 			}
 			warns := r.Warnings(window)
+			log, err := newLogger(cmd)
+			if err != nil {
+				return err
+			}
 			for _, w := range warns {
+				if format, _ := cmd.Flags().GetString("log-format"); format == logJSON {
+					log.Warn("needs attention", "object", w.ID, "cluster", w.Cluster, "why", w.Why)
+					continue
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", w.ID, w.Why)
 			}
 			if len(warns) > 0 {

@@ -101,6 +101,12 @@ func TestStatusGolden(t *testing.T) {
 			bare := e.mustRun(t, "status", "--state", state, "--now", now)
 			golden(t, "status/"+tc.example+"-no-topology.txt", bare.stdout)
 
+			r := e.run(t, "status", "--state", state, "--now", tc.warn[2].at, "--warn-within", "30d", "--log-format", "json")
+			assert.Equal(t, 3, r.code)
+			for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+				assert.Regexp(t, `^\{"time":".*","level":"WARN","msg":"needs attention","object":"[A-Za-z]+/[a-z0-9-]+",.*"why":".*"\}$`, line, "with --log-format json every stderr line is a JSON record")
+			}
+
 			for _, w := range tc.warn {
 				r := e.run(t, "status", "--state", state, "--topology", topoDir, "--now", w.at, "--warn-within", "30d")
 				assert.Equal(t, w.code, r.code, "--warn-within 30d at %s\nstderr:\n%s", w.at, r.stderr)
