@@ -20,13 +20,12 @@ const (
 	ReasonPushRejected  = "push-rejected"  // the state kept moving: every retry lost the race
 	ReasonPush          = "push"           // the push failed otherwise
 	ReasonPlanFile      = "plan-file"      // --plan-file could not be written
-	ReasonStatus        = "status"         // the state could not be read back for the metrics
 	ReasonOther         = "other"
 )
 
 // Reasons lists every reason, in the order the metrics help text names them.
 var Reasons = []string{ReasonStateFetch, ReasonTopologyFetch, ReasonAuth, ReasonTopology, ReasonRender,
-	ReasonNotConverged, ReasonPlaintextKey, ReasonPushRejected, ReasonPush, ReasonPlanFile, ReasonStatus, ReasonOther}
+	ReasonNotConverged, ReasonPlaintextKey, ReasonPushRejected, ReasonPush, ReasonPlanFile, ReasonOther}
 
 // stageError tags an error with the step of the run that failed.
 type stageError struct {

@@ -267,12 +267,14 @@ func (r *Reconciler) once(ctx context.Context) (*Result, error) {
 	}
 	if o.OnRun != nil {
 		// The cache holds the state branch as it now is on the remote: what
-		// the certificate gauges should show. Public material only.
-		tree, err := plan.ReadState(st.Dir())
-		if err != nil {
-			return nil, stageError{ReasonStatus, err}
+		// the certificate gauges should show. Public material only. The run
+		// has landed by now, so a failure here is not the run's: the gauges
+		// keep the last report they had.
+		if tree, err := plan.ReadState(st.Dir()); err != nil {
+			o.Logger.Warn("cannot read the state back for the certificate metrics", "error", err)
+		} else {
+			res.status = status.New(tree, res.topology, now)
 		}
-		res.status = status.New(tree, res.topology, now)
 	}
 	switch {
 	case res.UpToDate:
@@ -331,8 +333,11 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	o.Logger.Info("planning", "topologyCommit", topoHead, "stateCommit", base)
 	if o.PushBranch != "" {
 		upToDate, err := r.proposalUpToDate(ctx, t, tree, opt, st, topoHead, base, res)
-		if err != nil || upToDate {
-			return err
+		if err != nil {
+			return stageError{ReasonRender, err}
+		}
+		if upToDate {
+			return nil
 		}
 	}
 	opt.Progress = o.Progress
