@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 GITCA_CACHE_DIR ?= $(HOME)/.cache/gitca
 export GITCA_CACHE_DIR
 
-.PHONY: all build demo test test-unit e2e lint bench tools clean
+.PHONY: all build demo test test-unit test-alerts e2e lint bench tools clean
 
 all: build
 
@@ -23,13 +23,17 @@ tools:
 	@hack/install-tools.sh
 
 ## test: every unit and integration test, with the race detector, plus lint
-test: tools lint test-unit
+test: tools lint test-unit test-alerts
 
 test-unit:
 	$(GO) test -race -count=1 ./...
 	@# The plan's property test in full (300 random edit sequences); under
 	@# -race above it runs 20.
 	$(GO) test -count=1 -run TestPlanIsTheWholeTruth ./render/
+
+## test-alerts: examples/deploy/prometheusrule.yaml parsed and evaluated by Prometheus itself (its own module, hack/alerts)
+test-alerts:
+	cd hack/alerts && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## e2e: boot a real etcd + kube-apiserver from an exported PKI and sync the state into it with
 ## real Flux controllers (builds kube-apiserver once, ~15 min, and Flux, ~10 min; cached)

@@ -52,6 +52,9 @@ type Applier struct {
 	Identities *secrets.Identities // nil: no identity; fine as long as nothing must be decrypted
 	Rand       io.Reader           // nil: crypto/rand
 	Workers    int                 // 0: GOMAXPROCS
+	// Progress, when set, is called after each object is signed and sealed
+	// with how many of the objects that change are done; calls are serialised.
+	Progress func(done, total int)
 
 	mu        sync.Mutex
 	keys      map[string]*keyOnce
@@ -106,6 +109,12 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 		done[a.ID] = make(chan struct{})
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	total, finished := 0, 0
+	for _, a := range ap.Plan.Objects {
+		if a.Action != plan.ActionDelete && a.Action != plan.ActionKeep {
+			total++
+		}
+	}
 	for _, a := range ap.Plan.Objects {
 		if a.Action == plan.ActionDelete {
 			close(done[a.ID])
@@ -135,6 +144,10 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 			}
 			ap.mu.Lock()
 			maps.Copy(ap.records, files)
+			if ap.Progress != nil && a.Action != plan.ActionKeep {
+				finished++
+				ap.Progress(finished, total)
+			}
 			ap.mu.Unlock()
 			return nil
 		})

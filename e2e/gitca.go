@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -115,8 +116,18 @@ func gitcaRun(root, gitca string, env []string, args ...string) (string, error) 
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("gitca %s: %w\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
+	// Whatever gitca prints, it never prints a key: every line of every
+	// end-to-end run is checked (export writes keys to files, not to stdout).
+	for _, out := range []string{stdout.String(), stderr.String()} {
+		if keyInOutput.MatchString(out) {
+			return "", fmt.Errorf("gitca %s printed key material", strings.Join(args, " "))
+		}
+	}
 	return stdout.String(), nil
 }
+
+// keyInOutput is a PEM private key, its base64 form, or an age identity.
+var keyInOutput = regexp.MustCompile(`PRIVATE KEY-----|LS0tLS1CRUdJTi|AGE-SECRET-KEY-`)
 
 // RenderAndExport does what an operator does: builds gitca, makes an age
 // identity (gitca keygen), renders the topology (a path relative to root, or

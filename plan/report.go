@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitca-dev/gitca/graph"
+	"github.com/gitca-dev/gitca/topology"
 )
 
 // actionOrder is how summaries list action kinds: most invasive first.
@@ -184,6 +187,9 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			changed = append(changed, a)
 		}
 	}
+	if err := p.writeGraph(w); err != nil {
+		return err
+	}
 	if len(changed) > 0 {
 		fmt.Fprintf(w, "#### Objects\n\n| Object | Action | Not after | Reasons |\n|---|---|---|---|\n")
 		for _, a := range changed {
@@ -209,6 +215,56 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "> **Warning** %s\n\n", mdEscape(warn))
 	}
 	return nil
+}
+
+// writeGraph draws what changes as a Mermaid chart (GitHub renders it in the
+// comment): the changed objects, bundles and grants, the CAs they hang from,
+// changed nodes outlined, every certificate with its days left after the run.
+// Deleted objects are not in the topology any more; the table lists them.
+func (p *Plan) writeGraph(w io.Writer) error {
+	if p.Topology == nil {
+		return nil
+	}
+	only, notAfter := map[string]bool{}, map[string]time.Time{}
+	for _, a := range p.Objects {
+		if a.Action != ActionKeep && a.Action != ActionDelete {
+			only[a.ID] = true
+		}
+		if t := cmpOrTime(a.After, a.Before); t != nil {
+			notAfter[a.ID] = *t
+		}
+	}
+	// A bundle's content and a kubeconfig's grants change without an object
+	// action; they are what a reviewer must see first. Owners that are no
+	// object ("State", "Cluster/<name>") are not in the topology and not drawn.
+	for _, f := range p.Files {
+		if f.TrustChange() || strings.HasPrefix(f.Owner, topology.KindTrustBundle+"/") {
+			only[f.Owner] = true
+		}
+	}
+	if len(only) == 0 {
+		return nil
+	}
+	g, err := graph.New(p.Topology, graph.Options{Only: only, Changed: only, NotAfter: notAfter, Now: p.Now})
+	if err != nil {
+		return err
+	}
+	if len(g.Nodes) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "#### What changes\n\nChanged objects are outlined in red, with what they hang from; days left are counted from %s, after the run.\n\n```mermaid\n", p.Now.Format("2006-01-02"))
+	if err := g.Mermaid(w); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "```\n\n")
+	return err
+}
+
+func cmpOrTime(a, b *time.Time) *time.Time {
+	if a != nil {
+		return a
+	}
+	return b
 }
 
 func mdEscape(s string) string {

@@ -25,6 +25,7 @@ import (
 	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/state"
+	"github.com/gitca-dev/gitca/status"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -72,6 +73,24 @@ type Options struct {
 	Jitter *mrand.Rand      // retry backoff jitter
 	Logger *slog.Logger
 	Out    io.Writer // the plan, as text, for people watching the run
+	// OnRun, when set, is called after every run with what it did (metrics);
+	// a successful run then also reads back the expiry status of the state.
+	OnRun func(Run)
+	// Progress, when set, is called as signing and sealing advance (a
+	// terminal's progress line).
+	Progress func(done, total int)
+}
+
+// Run is one finished run, as OnRun sees it.
+type Run struct {
+	ID         string
+	Start, End time.Time // by Clock
+	Duration   time.Duration
+	Err        error // nil when the run succeeded
+	Result     *Result
+	Plan       *plan.Plan
+	// Status is the expiry status of the state branch after a successful run.
+	Status *status.Report
 }
 
 // Reconciler is one configured loop.
@@ -123,7 +142,8 @@ func (r *Reconciler) Loop(ctx context.Context, interval time.Duration) error {
 				r.opt.Logger.Info("run interrupted, shutting down", "error", err)
 				return nil
 			}
-			r.opt.Logger.Error("run failed, retrying at the next interval", "interval", interval.String(), "error", err)
+			// Once logged the error with its run id and reason.
+			r.opt.Logger.Info("retrying at the next interval", "interval", interval.String())
 		}
 		t := time.NewTimer(interval)
 		select {
@@ -141,16 +161,50 @@ type Result struct {
 	Plan     *plan.Plan
 	Commit   string // the pushed commit, "" when nothing was pushed
 	Topology string // the topology commit rendered
+	// State is the state branch's commit after the run: the pushed one, or
+	// the one the run found up to date (the base of a proposal).
+	State    string
 	Attempts int
 	// UpToDate is set when a proposal branch already held this run's proposal.
 	UpToDate bool
 
 	pushStarted bool
+	topology    *topology.Topology
+	status      *status.Report
 }
 
 // Once is one reconcile: it lands at most one commit, and on any failure
-// leaves the remote untouched and the cache reset to it.
+// leaves the remote untouched and the cache reset to it. Its log lines carry
+// a run id, and name the topology and state commits it worked from.
 func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
+	id := fmt.Sprintf("%016x", r.opt.Jitter.Uint64())
+	run := &Reconciler{opt: r.opt}
+	run.opt.Logger = r.opt.Logger.With("run", id)
+	start := r.opt.Clock()
+	wall := time.Now()
+	run.opt.Logger.Info("run started", "topology", r.opt.Topology.String(), "state", r.opt.State.String())
+	res, err := run.once(ctx)
+	elapsed := time.Since(wall)
+	if err != nil {
+		run.opt.Logger.Error("run failed", "reason", ErrorReason(err), "duration", elapsed.Round(time.Millisecond).String(), "error", err)
+	} else {
+		attrs := []any{"topologyCommit", res.Topology, "stateCommit", res.State, "duration", elapsed.Round(time.Millisecond).String(), "summary", res.Plan.Summary()}
+		if res.Commit != "" {
+			attrs = append(attrs, "pushed", res.Commit)
+		}
+		run.opt.Logger.Info("run finished", attrs...)
+	}
+	if r.opt.OnRun != nil {
+		rr := Run{ID: id, Start: start, End: r.opt.Clock(), Duration: elapsed, Err: err, Result: res}
+		if res != nil {
+			rr.Plan, rr.Status = res.Plan, res.status
+		}
+		r.opt.OnRun(rr)
+	}
+	return res, err
+}
+
+func (r *Reconciler) once(ctx context.Context) (*Result, error) {
 	o := r.opt
 	// The state is fetched before the topology, and again both on a retry:
 	// every state commit we build on was rendered from a topology revision
@@ -159,12 +213,12 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 	// top of a newer one's state and delete what the newer one added.
 	st, err := gitsync.Open(ctx, o.State, o.CacheDir, o.StateAuth)
 	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", o.State, err)
+		return nil, stageError{ReasonStateFetch, fmt.Errorf("state %s: %w", o.State, err)}
 	}
 	defer st.Unlock()
 	topo, err := gitsync.Open(ctx, o.Topology, o.CacheDir, o.TopologyAuth)
 	if err != nil {
-		return nil, fmt.Errorf("topology %s: %w", o.Topology, err)
+		return nil, stageError{ReasonTopologyFetch, fmt.Errorf("topology %s: %w", o.Topology, err)}
 	}
 	defer topo.Unlock()
 
@@ -175,17 +229,17 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 		if attempt > 0 {
 			o.Logger.Info("the state moved on the remote; re-planning on top of it", "attempt", attempt+1, "of", o.MaxRetries)
 			if err := st.Refresh(ctx); err != nil {
-				return err
+				return stageError{ReasonStateFetch, err}
 			}
 			if err := topo.Refresh(ctx); err != nil {
-				return fmt.Errorf("topology %s: %w", o.Topology, err)
+				return stageError{ReasonTopologyFetch, fmt.Errorf("topology %s: %w", o.Topology, err)}
 			}
 		}
 		t, head, err := r.loadTopology(ctx, topo)
 		if err != nil {
-			return err
+			return stageError{ReasonTopology, err}
 		}
-		res.Topology = head
+		res.Topology, res.topology = head, t
 		return r.attempt(ctx, t, head, st, now, res)
 	})
 	if err != nil {
@@ -204,7 +258,22 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 	}
 	if o.PlanFile != "" {
 		if err := writePlanFile(o.PlanFile, res.Plan); err != nil {
-			return nil, err
+			return nil, stageError{ReasonPlanFile, err}
+		}
+	}
+	res.State = res.Commit
+	if h, ok := st.Head(); ok && (res.State == "" || o.PushBranch != "") {
+		res.State = h.String()
+	}
+	if o.OnRun != nil {
+		// The cache holds the state branch as it now is on the remote: what
+		// the certificate gauges should show. Public material only. The run
+		// has landed by now, so a failure here is not the run's: the gauges
+		// keep the last report they had.
+		if tree, err := plan.ReadState(st.Dir()); err != nil {
+			o.Logger.Warn("cannot read the state back for the certificate metrics", "error", err)
+		} else {
+			res.status = status.New(tree, res.topology, now)
 		}
 	}
 	switch {
@@ -265,15 +334,20 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if h, ok := st.Head(); ok {
 		base = h.String()
 	}
+	o.Logger.Info("planning", "topologyCommit", topoHead, "stateCommit", base)
 	if o.PushBranch != "" {
 		upToDate, err := r.proposalUpToDate(ctx, t, tree, opt, st, topoHead, base, res)
-		if err != nil || upToDate {
-			return err
+		if err != nil {
+			return stageError{ReasonRender, err}
+		}
+		if upToDate {
+			return nil
 		}
 	}
+	opt.Progress = o.Progress
 	out, err := render.Render(ctx, t, tree, opt, o.Identities, o.Rand)
 	if err != nil {
-		return err
+		return stageError{ReasonRender, err}
 	}
 	res.Plan = out.Plan
 	if err := out.Plan.WriteText(o.Out, false); err != nil {
@@ -283,10 +357,10 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 		return nil
 	}
 	if err := emit.Write(st.Dir(), out.Tree); err != nil {
-		return fmt.Errorf("writing the state tree: %w", err)
+		return stageError{ReasonRender, fmt.Errorf("writing the state tree: %w", err)}
 	}
 	if err := checkConverged(t, st.Dir(), opt.Options); err != nil {
-		return err
+		return stageError{ReasonNotConverged, err}
 	}
 	// The whole worktree, not only what this run wrote: a hand-committed key
 	// or a renderer bug must not reach the remote through us either.
@@ -299,7 +373,7 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 		for i, f := range findings {
 			lines[i] = "  " + f.String()
 		}
-		return fmt.Errorf("refusing to commit: %d private key(s) would land unencrypted:\n%s", len(findings), strings.Join(lines, "\n"))
+		return stageError{ReasonPlaintextKey, fmt.Errorf("refusing to commit: %d private key(s) would land unencrypted:\n%s", len(findings), strings.Join(lines, "\n"))}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -324,7 +398,7 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	res.pushStarted = true
 	if o.PushBranch != "" {
 		if err := st.ReplaceBranch(pctx, o.PushBranch); err != nil {
-			return err
+			return pushError(err)
 		}
 		// The commit lives on the proposal branch only; keep the cache at
 		// the state branch's tip.
@@ -332,7 +406,7 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 			return err
 		}
 	} else if err := st.Push(pctx, ""); err != nil {
-		return err
+		return pushError(err)
 	}
 	res.Commit = h.String()
 	return nil

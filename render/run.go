@@ -31,6 +31,8 @@ type Options struct {
 	// SkipOverlayCheck lets benchmarks measure a render without the kustomize
 	// build; users always get the check.
 	SkipOverlayCheck bool
+	// Progress is apply.Applier.Progress.
+	Progress func(done, total int)
 }
 
 // Render plans, signs, seals and emits. A plan with nothing to do decrypts
@@ -43,7 +45,7 @@ func Render(ctx context.Context, t *topology.Topology, st *state.State, opt Opti
 	if len(opt.Recipients.ForCA()) == 0 && p.Changes() {
 		return nil, errors.New("no age recipients: set Config spec.reconciler.age in the topology, or SOPS_AGE_RECIPIENTS")
 	}
-	ap := &apply.Applier{Plan: p, State: st, Identities: ids, Rand: rnd}
+	ap := &apply.Applier{Plan: p, State: st, Identities: ids, Rand: rnd, Progress: opt.Progress}
 	res, err := ap.Apply(ctx)
 	if err != nil {
 		return nil, err

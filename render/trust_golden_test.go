@@ -69,7 +69,8 @@ func TestPlanGoldenTrustAndRBAC(t *testing.T) {
 	golden(t, "trust.json", js.Bytes())
 	// Trust changes come first, in the text and in the pull-request comment.
 	assert.True(t, strings.HasPrefix(text.String(), "Trust changes (review these first):\n"))
-	assert.Less(t, strings.Index(md.String(), "#### Trust changes"), strings.Index(md.String(), "#### Files"))
+	assert.Less(t, strings.Index(md.String(), "#### Trust changes"), strings.Index(md.String(), "#### What changes"), "then the picture of what changes")
+	assert.Less(t, strings.Index(md.String(), "#### What changes"), strings.Index(md.String(), "#### Files"))
 
 	// What the plan promised is what a render writes.
 	res := e.run(t0.Add(time.Hour), &e.ids)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,6 +38,12 @@ func run(ctx context.Context, args []string) int {
 	case errors.As(err, &ee):
 		return ee.code
 	default:
+		// With --log-format json every line on stderr is a JSON record, the
+		// final error included, so a log pipeline never meets a stray line.
+		if format, _ := root.PersistentFlags().GetString("log-format"); format == logJSON {
+			slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("gitca failed", "error", err.Error())
+			return 1
+		}
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 1
 	}
@@ -55,8 +62,14 @@ changed and writes SOPS-encrypted Kubernetes manifests that Flux or Argo CD appl
 		SilenceErrors: true,
 		Version:       version,
 	}
+	root.PersistentFlags().String("log-format", logText, "format of log lines and errors on stderr: text|json")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		_, err := newLogger(cmd)
+		return err
+	}
 	root.AddCommand(newPlanCmd(), newRenderCmd(), newExportCmd(), newKeygenCmd())
 	root.AddCommand(newReconcileCmd())
 	root.AddCommand(newGraphCmd())
+	root.AddCommand(newStatusCmd())
 	return root
 }

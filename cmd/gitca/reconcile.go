@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gitca-dev/gitca/gitsync"
+	"github.com/gitca-dev/gitca/metrics"
 	"github.com/gitca-dev/gitca/reconcile"
 	"github.com/gitca-dev/gitca/secrets"
 )
@@ -52,8 +53,9 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
     --state git@github.com:org/pki-state.git#main \
     --ssh-key-file /ssh/id_ed25519 --ssh-known-hosts /ssh/known_hosts
 
-  # Long-running, every hour, stops cleanly on SIGTERM
-  gitca reconcile --topology ... --state ... --interval 1h
+  # Long-running, every hour, stops cleanly on SIGTERM; Prometheus metrics
+  # and probes on :9090 (/metrics, /healthz, /readyz), JSON logs
+  gitca reconcile --topology ... --state ... --interval 1h --metrics-address :9090 --log-format json
 
   # Propose instead of apply: push to a branch and write the plan for a pull request
   gitca reconcile --topology ... --state ... --push-branch gitca/renewals --plan-file plan.md
@@ -62,15 +64,30 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
   gitca reconcile --topology ./pki.git//topology#main --state ./pki.git//state#main`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := f.reconciler(cmd.OutOrStdout(), cmd.ErrOrStderr())
+			log, err := newLogger(cmd)
 			if err != nil {
 				return err
 			}
-			if f.interval > 0 {
-				return r.Loop(cmd.Context(), f.interval)
+			var loop *metrics.Loop
+			if f.metricsAddress != "" {
+				loop = metrics.NewLoop(f.interval, nil)
 			}
-			_, err = r.Once(cmd.Context())
-			return err
+			r, err := f.reconciler(cmd.OutOrStdout(), cmd.ErrOrStderr(), log, loop)
+			if err != nil {
+				return err
+			}
+			if f.interval == 0 {
+				_, err = r.Once(cmd.Context())
+				return err
+			}
+			if loop != nil {
+				stop, err := metrics.Serve(cmd.Context(), f.metricsAddress, loop.Handler(), log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			return r.Loop(cmd.Context(), f.interval)
 		},
 	}
 	fl := cmd.Flags()
@@ -83,6 +100,7 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
 	fl.StringVar(&f.pushBranch, "push-branch", "", "push the result to this branch (replacing it) instead of the state branch, for a pull request")
 	fl.StringVar(&f.planFile, "plan-file", "", "write the plan as markdown to this file (for a pull-request description)")
 	fl.DurationVar(&f.interval, "interval", 0, "run forever, this long between runs (0: run once); SIGTERM/SIGINT stop it cleanly")
+	fl.StringVar(&f.metricsAddress, "metrics-address", "", "with --interval, serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (default: off)")
 	fl.BoolVar(&f.verify, "verify", false, "open every record to check its SOPS MAC and that its key matches its certificate; without it only records changed outside gitca are checked")
 	fl.IntVar(&f.maxRetries, "max-retries", 5, "attempts when the push is rejected because the state moved")
 	fl.BoolVar(&f.allowDestroy, "allow-destroy", false, "let the plan delete CAs or more than half of the objects (refused otherwise; or list them in the Config's spec.allowDelete)")
@@ -106,6 +124,9 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
 		if f.interval < 0 {
 			return fmt.Errorf("--interval %s: must not be negative", f.interval)
 		}
+		if f.metricsAddress != "" && f.interval == 0 {
+			return fmt.Errorf("--metrics-address needs --interval: a single run exits before anything could scrape it (use gitca status -o prometheus for a textfile)")
+		}
 		return nil
 	}
 	return cmd
@@ -115,6 +136,7 @@ type reconcileFlags struct {
 	topology, state, cacheDir, now string
 	authorName, authorEmail        string
 	pushBranch, planFile           string
+	metricsAddress                 string
 	interval                       time.Duration
 	maxRetries                     int
 	verify, allowDestroy           bool
@@ -139,7 +161,7 @@ func repoAuth(shared, own gitsync.AuthOptions) gitsync.AuthOptions {
 
 // reconciler turns flags into reconcile.Options: the only place the real
 // clock, randomness and environment are read.
-func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconcile.Reconciler, error) {
+func (f *reconcileFlags) reconciler(out, stderr io.Writer, log *slog.Logger, loop *metrics.Loop) (*reconcile.Reconciler, error) {
 	topo, err := gitsync.ParseSource(f.topology)
 	if err != nil {
 		return nil, fmt.Errorf("--topology: %w", err)
@@ -197,7 +219,16 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconcile.Reconciler, 
 		Clock:        clock,
 		Rand:         crand.Reader,
 		Jitter:       mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
-		Logger:       slog.New(slog.NewTextHandler(log, nil)),
+		Logger:       log,
 		Out:          out,
+		OnRun:        onRun(loop),
+		Progress:     progressLine(stderr),
 	})
+}
+
+func onRun(loop *metrics.Loop) func(reconcile.Run) {
+	if loop == nil {
+		return nil
+	}
+	return loop.Observe
 }

@@ -192,6 +192,7 @@ key must sign or be carried over.`,
 			if err != nil {
 				return err
 			}
+			in.opt.Progress = progressLine(cmd.ErrOrStderr())
 			res, err := render.Render(cmd.Context(), in.topology, in.state, in.opt, in.ids, rand.Reader)
 			if err != nil {
 				return err
