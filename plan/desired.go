@@ -244,7 +244,8 @@ func DesiredObjects(t *topology.Topology, rcp Recipients) []*Desired {
 		if m := s.MergeInto; m != "" {
 			// A member's own record (its key and certificate) stays with the
 			// reconciler; only the merged kubeconfig is delivered.
-			d.Path, d.Secret, d.Recipients = l.MergedMember(k.Metadata.Name), Delivery{Name: k.Metadata.Name}, rcp.ForCA()
+			d.Path, d.Recipients = l.MergedMember(k.Metadata.Name), rcp.ForCA()
+			d.Secret = Delivery{Cluster: dl.Cluster, Namespace: dl.Namespace, Name: k.Metadata.Name, Path: d.Path}
 			set := merged[m]
 			if set == nil {
 				set = &Desired{ID: string(KindMergedKubeconfig) + "/" + m, Kind: KindMergedKubeconfig, Name: m,

@@ -450,6 +450,12 @@ func (p *Plan) describeDerived(f *File, d *derived, old []byte) {
 		}
 	case FileKustomization:
 		add(ReasonOverlayChanged, kustomizationDiff(old, d.bytes))
+	case FileNamespace:
+		if old == nil {
+			add(ReasonMissing, "a namespace "+strings.TrimPrefix(d.owner, "Cluster/")+"'s overlay writes into")
+		} else {
+			add(ReasonContentChanged, "edited outside gitca")
+		}
 	case FileGitOps:
 		if old == nil {
 			add(ReasonMissing, "applies "+strings.TrimPrefix(d.owner, "Cluster/")+"'s overlay")

@@ -42,9 +42,10 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 	assert.Equal(t, "1", git(t, state, "rev-list", "--count", "main"))
 	msg := git(t, state, "log", "-1", "--format=%B", "main")
 	lines := strings.Split(msg, "\n")
-	assert.Equal(t, "gitca: 8 create; 15 file(s) written", lines[0])
+	assert.Equal(t, "gitca: 8 create; 17 file(s) written", lines[0])
 	// One line per file, the same list as the plan: records, the bundle,
-	// the binding, the overlay, its Flux object, .sops.yaml and the index.
+	// the binding, the overlay and its Namespace, its Flux objects,
+	// .sops.yaml and the index.
 	for path, id := range map[string]string{"ca/root.yaml": "CertificateAuthority/root", "ca/issuing.yaml": "CertificateAuthority/issuing",
 		"ca/other.yaml": "CertificateAuthority/other", "clusters/prod/pki/secret-web.yaml": "Certificate/web",
 		"clusters/prod/pki/secret-client.yaml": "Certificate/client", "clusters/prod/pki/secret-db-peer.yaml": "Certificate/db-peer",
@@ -52,7 +53,7 @@ func TestReconcileCommitsOnceThenNothingThenRenewals(t *testing.T) {
 		assert.Contains(t, lines, "create "+path+": create ("+id+"); missing")
 	}
 	assert.Contains(t, msg, "create clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml: rbac-changed (grants ClusterRole view to Group kubeconfig:ops)")
-	assert.Len(t, lines, 1+1+15+1+1, "summary, blank, 15 files, blank, trailer")
+	assert.Len(t, lines, 1+1+17+1+1, "summary, blank, 17 files, blank, trailer")
 	assert.Equal(t, topoHead, git(t, state, "log", "-1", "--format=%(trailers:key=Gitca-Topology-Commit,valueonly)", "main"))
 	assert.Equal(t, fmt.Sprintf("gitca <gitca@localhost>|gitca <gitca@localhost>|%d", t0.Unix()),
 		git(t, state, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%at", "main"))
