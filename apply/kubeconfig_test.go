@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"testing"
@@ -11,15 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/sign"
 	"github.com/gitca-dev/gitca/topology"
 )
 
 func TestBuildKubeconfig(t *testing.T) {
-	caKey := newKey(t)
-	ca := rootCert(t, "server-ca", caKey, t0, t0.AddDate(5, 0, 0))
-	other := rootCert(t, "next-server-ca", newKey(t), t0, t0.AddDate(6, 0, 0))
-	key := newKey(t)
+	caKey := testpki.Key(t)
+	ca := testpki.Root(t, "server-ca", caKey, t0, t0.AddDate(5, 0, 0))
+	other := testpki.Root(t, "next-server-ca", testpki.Key(t), t0, t0.AddDate(6, 0, 0))
+	key := testpki.Key(t)
 	cert, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: "alice", Organizations: []string{"kubeconfig:ops", "ops"}},
 		Profile: topology.ProfileClient, NotBefore: t0, NotAfter: t0.AddDate(0, 1, 0)}, key.Public(), ca, caKey, rand.Reader)
 	require.NoError(t, err)
@@ -94,18 +94,3 @@ func TestBuildKubeconfig(t *testing.T) {
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func newKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := sign.GenerateKey(topology.ECDSAP256, rand.Reader)
-	require.NoError(t, err)
-	return k
-}
-
-// rootCert is a self-signed CA certificate for key, valid [nb, na].
-func rootCert(t *testing.T, cn string, key crypto.Signer, nb, na time.Time) *x509.Certificate {
-	t.Helper()
-	c, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: cn}, CA: true, NotBefore: nb, NotAfter: na}, key.Public(), nil, key, rand.Reader)
-	require.NoError(t, err)
-	return c
-}

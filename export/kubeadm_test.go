@@ -1,15 +1,7 @@
 package export
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/state"
@@ -35,7 +28,7 @@ type exportRecord struct {
 }
 
 // exportState seals the records into a state tree and reads it back.
-func exportState(t *testing.T, k testKey, recs []exportRecord) *state.State {
+func exportState(t *testing.T, k testpki.AgeKey, recs []exportRecord) *state.State {
 	t.Helper()
 	dir := t.TempDir()
 	for _, r := range recs {
@@ -49,7 +42,7 @@ func exportState(t *testing.T, k testKey, recs []exportRecord) *state.State {
 		}
 		doc := secrets.Doc{"apiVersion": "v1", "kind": "Secret",
 			"metadata": secrets.Doc{"name": name, "namespace": "kube-system", "annotations": ann}, "stringData": r.data}
-		sealed, err := secrets.SealDoc(doc, []string{k.recipient}, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+		sealed, err := secrets.SealDoc(doc, []string{k.Recipient}, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 		require.NoError(t, err)
 		p := filepath.Join(dir, "clusters", r.cluster, "kube-system", "secret-"+name+".yaml")
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
@@ -84,12 +77,12 @@ func exported(t *testing.T, dir string) map[string]fileOut {
 }
 
 func TestExportKubeadmLayout(t *testing.T) {
-	k := newTestKey(t)
-	caCrt, caKey := pemPair(t, "kubernetes")
-	apiCrt, apiKey := pemPair(t, "kube-apiserver")
-	k0Crt, k0Key := pemPair(t, "system:node:cp-0")
-	k1Crt, k1Key := pemPair(t, "system:node:cp-1")
-	_, saKey := pemPair(t, "sa")
+	k := testpki.NewAgeKey(t)
+	caCrt, caKey := testpki.PEMPair(t, "kubernetes")
+	apiCrt, apiKey := testpki.PEMPair(t, "kube-apiserver")
+	k0Crt, k0Key := testpki.PEMPair(t, "system:node:cp-0")
+	k1Crt, k1Key := testpki.PEMPair(t, "system:node:cp-1")
+	_, saKey := testpki.PEMPair(t, "sa")
 	const saPub = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
 	tls := func(crt, key string) map[string]string {
 		return map[string]string{"tls.crt": crt, "tls.key": key, "ca.crt": caCrt}
@@ -112,7 +105,7 @@ func TestExportKubeadmLayout(t *testing.T) {
 	assert.Equal(t, []string{"cp-0", "cp-1"}, KubeadmNodes(st, "demo"))
 
 	out := filepath.Join(t.TempDir(), "etc-kubernetes")
-	names, err := Kubeadm(st, k.ids, "demo", "cp-1", out)
+	names, err := Kubeadm(st, k.IDs, "demo", "cp-1", out)
 	require.NoError(t, err)
 	want := map[string]fileOut{
 		"kube-proxy.conf":         {content: "kube-proxy\n", mode: 0o600},
@@ -132,22 +125,22 @@ func TestExportKubeadmLayout(t *testing.T) {
 
 	// Without --node the first node is exported; without --cluster, only a single cluster may be implied.
 	out0 := t.TempDir()
-	_, err = Kubeadm(st, k.ids, "demo", "", out0)
+	_, err = Kubeadm(st, k.IDs, "demo", "", out0)
 	require.NoError(t, err)
 	assert.Equal(t, "scheduler at cp-0\n", exported(t, out0)["scheduler.conf"].content)
-	_, err = Kubeadm(st, k.ids, "", "cp-0", t.TempDir())
+	_, err = Kubeadm(st, k.IDs, "", "cp-0", t.TempDir())
 	assert.ErrorContains(t, err, "the state holds 2 kubeadm clusters (demo, other): choose one with --cluster")
-	_, err = Kubeadm(st, k.ids, "demo", "cp-9", t.TempDir())
+	_, err = Kubeadm(st, k.IDs, "demo", "cp-9", t.TempDir())
 	assert.ErrorContains(t, err, `cluster demo has no node "cp-9" (nodes: cp-0, cp-1)`)
 }
 
 // TestExportKubeadmRefuses: annotations can be written by hand, so export
 // checks what they ask for before it writes anything.
 func TestExportKubeadmRefuses(t *testing.T) {
-	k := newTestKey(t)
-	crt, key := pemPair(t, "x")
+	k := testpki.NewAgeKey(t)
+	crt, key := testpki.PEMPair(t, "x")
 	conf := func(s string) map[string]string { return map[string]string{"kubeconfig": s} }
-	_, saKey := pemPair(t, "sa")
+	_, saKey := testpki.PEMPair(t, "sa")
 	base := []exportRecord{
 		{id: "Kubeconfig/demo-admin-conf", cluster: "demo", file: "admin.conf", data: conf("admin\n")},
 		{id: "Kubeconfig/demo-kubelet-conf-cp-0", cluster: "demo", file: "kubelet.conf", node: "cp-0", data: conf("kubelet\n")},
@@ -173,42 +166,10 @@ func TestExportKubeadmRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := exportState(t, k, append(slices.Clone(base), tc.rec))
 			out := filepath.Join(t.TempDir(), "out")
-			_, err := Kubeadm(st, k.ids, "demo", "", out)
+			_, err := Kubeadm(st, k.IDs, "demo", "", out)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NoDirExists(t, out, "nothing is written when any file is refused")
 		})
 	}
-}
-
-type testKey struct {
-	recipient string
-	ids       secrets.Identities
-}
-
-func newTestKey(t testing.TB) testKey {
-	t.Helper()
-	content, rcp, err := secrets.GenerateAgeKey(time.Now())
-	require.NoError(t, err)
-	ids, err := secrets.ParseIdentities(bytes.NewReader(content))
-	require.NoError(t, err)
-	return testKey{recipient: rcp, ids: ids}
-}
-
-// pemPair makes a fresh self-signed certificate and its key, PEM-encoded.
-func pemPair(t testing.TB, cn string) (certPEM, keyPEM string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	require.NoError(t, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	require.NoError(t, err)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 }

@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -12,24 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/sign"
 	"github.com/gitca-dev/gitca/topology"
 )
-
-func newKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := sign.GenerateKey(topology.ECDSAP256, rand.Reader)
-	require.NoError(t, err)
-	return k
-}
-
-// rootCert is a self-signed CA certificate for key, valid [nb, na].
-func rootCert(t *testing.T, cn string, key crypto.Signer, nb, na time.Time) *x509.Certificate {
-	t.Helper()
-	c, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: cn}, CA: true, NotBefore: nb, NotAfter: na}, key.Public(), nil, key, rand.Reader)
-	require.NoError(t, err)
-	return c
-}
 
 func subjects(certs []*x509.Certificate) []string {
 	out := make([]string, 0, len(certs))
@@ -41,14 +25,14 @@ func subjects(certs []*x509.Certificate) []string {
 
 func TestMergeBundle(t *testing.T) {
 	now := t0
-	k1, k2, k3 := newKey(t), newKey(t), newKey(t)
+	k1, k2, k3 := testpki.Key(t), testpki.Key(t), testpki.Key(t)
 	y := func(n int) time.Time { return t0.AddDate(n, 0, 0) }
-	a2030 := rootCert(t, "a", k1, y(-1), y(4))
-	a2035 := rootCert(t, "a", k1, y(-1), y(9)) // renewed with the same key
-	aRekeyed := rootCert(t, "a", k2, y(-1), y(6))
-	b := rootCert(t, "b", k3, y(-1), y(4))
-	expired := rootCert(t, "c", newKey(t), y(-2), now.Add(-time.Second))
-	lastSecond := rootCert(t, "d", newKey(t), y(-2), now)
+	a2030 := testpki.Root(t, "a", k1, y(-1), y(4))
+	a2035 := testpki.Root(t, "a", k1, y(-1), y(9)) // renewed with the same key
+	aRekeyed := testpki.Root(t, "a", k2, y(-1), y(6))
+	b := testpki.Root(t, "b", k3, y(-1), y(4))
+	expired := testpki.Root(t, "c", testpki.Key(t), y(-2), now.Add(-time.Second))
+	lastSecond := testpki.Root(t, "d", testpki.Key(t), y(-2), now)
 
 	for _, c := range []struct {
 		name string
@@ -78,14 +62,14 @@ func TestMergeBundle(t *testing.T) {
 func TestBundleCerts(t *testing.T) {
 	y := func(n int) time.Time { return t0.AddDate(n, 0, 0) }
 	cas := map[string]*x509.Certificate{
-		"root":  rootCert(t, "root", newKey(t), y(-1), y(9)),
-		"shard": rootCert(t, "shard", newKey(t), y(-1), y(5)),
-		"proxy": rootCert(t, "proxy", newKey(t), y(-1), y(5)),
+		"root":  testpki.Root(t, "root", testpki.Key(t), y(-1), y(9)),
+		"shard": testpki.Root(t, "shard", testpki.Key(t), y(-1), y(5)),
+		"proxy": testpki.Root(t, "proxy", testpki.Key(t), y(-1), y(5)),
 	}
 	caCert := func(n string) (*x509.Certificate, bool) { return cas[n], false }
 	dir := t.TempDir()
-	partner := rootCert(t, "partner", newKey(t), y(-1), y(3))
-	gone := rootCert(t, "gone", newKey(t), y(-3), y(-1))
+	partner := testpki.Root(t, "partner", testpki.Key(t), y(-1), y(3))
+	gone := testpki.Root(t, "gone", testpki.Key(t), y(-3), y(-1))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "imported.pem"), sign.EncodeCertsPEM(gone, partner, cas["root"]), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "empty.pem"), []byte("not a certificate\n"), 0o644))
 

@@ -1,8 +1,6 @@
 package render
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -12,25 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/sign"
 	"github.com/gitca-dev/gitca/topology"
 )
-
-func newKey(t *testing.T) crypto.Signer {
-	t.Helper()
-	k, err := sign.GenerateKey(topology.ECDSAP256, rand.Reader)
-	require.NoError(t, err)
-	return k
-}
-
-// rootCert is a self-signed CA certificate for key, valid [nb, na].
-func rootCert(t *testing.T, cn string, key crypto.Signer, nb, na time.Time) *x509.Certificate {
-	t.Helper()
-	c, err := sign.SignCertificate(sign.CertSpec{Subject: topology.Subject{CommonName: cn}, CA: true, NotBefore: nb, NotAfter: na}, key.Public(), nil, key, rand.Reader)
-	require.NoError(t, err)
-	return c
-}
 
 // bundlePEM reads the certificates of a rendered bundle ConfigMap or Secret
 // (tls.crt), or of a kubeconfig Secret (its plain ca.crt).
@@ -117,7 +101,7 @@ func TestBundleTargetChanged(t *testing.T) {
 	assert.Empty(t, reasons("Kubeconfig/edge-deployer"), "a CA target is the plan's own rule")
 
 	// A new certificate in the imported file changes the bundle, not any CA.
-	partner := rootCert(t, "partner 2", newKey(t), t0, t0.AddDate(5, 0, 0))
+	partner := testpki.Root(t, "partner 2", testpki.Key(t), t0, t0.AddDate(5, 0, 0))
 	require.NoError(t, os.WriteFile(filepath.Join(e.topo, "partner-root.pem"), sign.EncodeCertsPEM(partner), 0o644))
 	got := reasons("Kubeconfig/ops")
 	require.Len(t, got, 1)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/sign"
@@ -285,7 +286,7 @@ func TestPlanIsTheWholeTruth(t *testing.T) {
 	// PEM certificates the bundle file can hold.
 	var pems [][]byte
 	for i := range 2 {
-		pems = append(pems, sign.EncodeCertsPEM(rootCert(t, fmt.Sprintf("partner %d", i), newKey(t), t0, t0.AddDate(5, 0, 0))))
+		pems = append(pems, sign.EncodeCertsPEM(testpki.Root(t, fmt.Sprintf("partner %d", i), testpki.Key(t), t0, t0.AddDate(5, 0, 0))))
 	}
 
 	bases := []*propertyModel{

@@ -7,15 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestScanPlaintextKeys(t *testing.T) {
-	k := newTestKey(t)
-	crt, key := pemPair(t, "leaf")
+	k := testpki.NewAgeKey(t)
+	crt, key := testpki.PEMPair(t, "leaf")
 	ageLine := ""
-	content, err := os.ReadFile(k.file)
+	content, err := os.ReadFile(k.File)
 	require.NoError(t, err)
 	for _, l := range strings.Split(string(content), "\n") {
 		if strings.HasPrefix(l, "AGE-SECRET-KEY-") {
