@@ -68,7 +68,9 @@ type Options struct {
 	Identities *secrets.Identities
 	Recipients []string
 
-	Clock  func() time.Time // the run's time
+	Clock  func() time.Time // the run's time (--now freezes it)
+	// Wall measures how long runs take: a frozen Clock cannot.
+	Wall func() time.Time
 	Rand   io.Reader        // key generation; nil: crypto/rand
 	Jitter *mrand.Rand      // retry backoff jitter
 	Logger *slog.Logger
@@ -120,8 +122,8 @@ func New(opt Options) (*Reconciler, error) {
 	if opt.Identities == nil {
 		return nil, errors.New("reconcile needs the reconciler's age identity (set SOPS_AGE_KEY_FILE)")
 	}
-	if opt.Clock == nil || opt.Jitter == nil {
-		return nil, errors.New("reconcile: Clock and Jitter are required")
+	if opt.Clock == nil || opt.Wall == nil || opt.Jitter == nil {
+		return nil, errors.New("reconcile: Clock, Wall and Jitter are required")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -181,10 +183,10 @@ func (r *Reconciler) Once(ctx context.Context) (*Result, error) {
 	run := &Reconciler{opt: r.opt}
 	run.opt.Logger = r.opt.Logger.With("run", id)
 	start := r.opt.Clock()
-	wall := time.Now()
+	wall := r.opt.Wall()
 	run.opt.Logger.Info("run started", "topology", r.opt.Topology.String(), "state", r.opt.State.String())
 	res, err := run.once(ctx)
-	elapsed := time.Since(wall)
+	elapsed := r.opt.Wall().Sub(wall)
 	if err != nil {
 		run.opt.Logger.Error("run failed", "reason", ErrorReason(err), "duration", elapsed.Round(time.Millisecond).String(), "error", err)
 	} else {

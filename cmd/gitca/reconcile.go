@@ -217,6 +217,7 @@ func (f *reconcileFlags) reconciler(out, stderr io.Writer, log *slog.Logger, loo
 		Identities:   &ids,
 		Recipients:   recipients,
 		Clock:        clock,
+		Wall:         time.Now,
 		Rand:         crand.Reader,
 		Jitter:       mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
 		Logger:       log,
