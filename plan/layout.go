@@ -47,10 +47,24 @@ func ReadState(dir string) (*state.State, error) { return state.Read(dir, StateO
 
 // Layout says where each thing of a topology lives in the state tree. Paths
 // are slash-separated and relative to the state root.
-type Layout struct{ t *topology.Topology }
+type Layout struct {
+	t *topology.Topology
+	// dirs holds the overlay of each cluster the Config declares; a plan asks
+	// for one per object, so it is worked out once.
+	dirs map[string]string
+}
 
 // LayoutOf is the layout of t's state tree.
-func LayoutOf(t *topology.Topology) Layout { return Layout{t: t} }
+func LayoutOf(t *topology.Topology) Layout {
+	l := Layout{t: t, dirs: map[string]string{}}
+	for _, c := range t.Config.Spec.Clusters {
+		l.dirs[c.Name] = clustersDir + "/" + fileSafe(c.Name)
+		if c.Path != "" {
+			l.dirs[c.Name] = path.Clean(c.Path)
+		}
+	}
+	return l
+}
 
 // CARecord is where a CA's certificate and key are kept, for the reconciler only.
 func (l Layout) CARecord(name string) string { return caDir + "/" + name + ".yaml" }
@@ -64,8 +78,8 @@ func (l Layout) MergedMember(name string) string {
 // ClusterDir is the overlay directory of a cluster (or of a kcp workspace's
 // bindings): clusters/<name>, or the cluster's spec.clusters[].path.
 func (l Layout) ClusterDir(cluster string) string {
-	if c := l.t.Cluster(cluster); c.Path != "" {
-		return path.Clean(c.Path)
+	if d, ok := l.dirs[cluster]; ok {
+		return d
 	}
 	return clustersDir + "/" + fileSafe(cluster)
 }
@@ -126,8 +140,8 @@ func (l Layout) Managed(p string) bool {
 			return true
 		}
 	}
-	for _, c := range l.t.Config.Spec.Clusters {
-		if c.Path != "" && strings.HasPrefix(p, l.ClusterDir(c.Name)+"/") {
+	for _, d := range l.dirs {
+		if strings.HasPrefix(p, d+"/") {
 			return true
 		}
 	}
@@ -136,8 +150,8 @@ func (l Layout) Managed(p string) bool {
 
 // OverlayDir is the overlay directory a path lives in, "" for none.
 func (l Layout) OverlayDir(p string) string {
-	for _, c := range l.t.Config.Spec.Clusters {
-		if d := l.ClusterDir(c.Name); strings.HasPrefix(p, d+"/") {
+	for _, d := range l.dirs {
+		if strings.HasPrefix(p, d+"/") {
 			return d
 		}
 	}

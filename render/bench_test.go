@@ -57,7 +57,7 @@ type benchEnv struct {
 
 // newBenchEnv renders n leafs once; call it on the top-level benchmark so the
 // state outlives the sub-benchmarks that use it.
-func newBenchEnv(b *testing.B, n int) *benchEnv {
+func newBenchEnv(b testing.TB, n int) *benchEnv {
 	src := b.TempDir()
 	writeBenchTopology(b, src, n)
 	e := &benchEnv{env: newEnv(b, src), n: n}
@@ -65,7 +65,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	return e
 }
 
-func (e *benchEnv) load(b *testing.B) (*topology.Topology, Options) {
+func (e *benchEnv) load(b testing.TB) (*topology.Topology, Options) {
 	t, err := topology.Load(e.topo)
 	require.NoError(b, err)
 	return t, Options{Options: plan.Options{Recipients: plan.ResolveRecipients(t, []string{e.recipient})}}
