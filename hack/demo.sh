@@ -53,4 +53,23 @@ git -C "$work/state.git" log --stat=100 main
 echo; echo "== export kubeadm layout for node cp-0 from a checkout of the state"
 git clone -q "$work/state.git" "$work/state"
 "$GITCA" export kubeadm --state "$work/state" --node cp-0 --out "$work/etc-kubernetes"
+
+echo; echo "== a pull request adds an auditor kubeconfig: what a reviewer sees (gitca plan -o markdown)"
+cat >> "$work/topology/kubeadm.yaml" <<'YAML'
+---
+apiVersion: gitca.dev/v1alpha1
+kind: Kubeconfig
+metadata:
+  name: auditor
+spec:
+  issuer: demo-ca
+  username: auditor
+  target: {server: "https://127.0.0.1:6443", ca: demo-ca}
+  secret: {cluster: demo}
+  authorization:
+    clusterRoleBindings: {cluster: demo, clusterRoles: [view]}
+YAML
+rc=0
+"$GITCA" plan --topology "$work/topology" --state "$work/state" -o markdown --detailed-exitcode || rc=$?
+echo "(gitca plan --detailed-exitcode: $rc; 2 means a render would write, as a CI check would fail)"
 echo; echo "Done. Everything is in $work (delete it when finished)."

@@ -241,7 +241,9 @@ func (p *Plan) addFile(f *File) {
 // objects that change, the derived files whose bytes change, what gitca
 // manages and no longer produces, and the index.
 func (p *Plan) planFiles(st *state.State) error {
-	wanted := map[string]bool{IndexPath: true}
+	// Without known recipients (no Config recipients, no SOPS_AGE_RECIPIENTS,
+	// no identity) .sops.yaml cannot be written anew: it stays as it is.
+	wanted := map[string]bool{IndexPath: true, SopsConfigPath: len(p.Recipients.ForCA()) == 0}
 	writeAction := func(path string) FileAction {
 		if st.Has(path) {
 			return FileUpdate

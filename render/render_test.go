@@ -472,3 +472,18 @@ func TestRenderCustomClusterPath(t *testing.T) {
 	}
 	assert.False(t, e.run(t0.Add(3*time.Hour), nil).Plan.Changes())
 }
+
+// TestPlanWithoutRecipientsKeepsSopsConfig: a plan that knows no recipients
+// (no Config recipients, no SOPS_AGE_RECIPIENTS, no identity: a pull-request
+// check) cannot write .sops.yaml anew, and must not plan to delete it.
+func TestPlanWithoutRecipientsKeepsSopsConfig(t *testing.T) {
+	e := newEnv(t, "testdata/basic")
+	e.run(t0, &e.ids)
+	top, err := topology.Load(e.topo)
+	require.NoError(t, err)
+	st, err := plan.ReadState(e.state)
+	require.NoError(t, err)
+	p, err := plan.Make(top, st, plan.Options{Now: t0.Add(time.Hour), Recipients: plan.ResolveRecipients(top, nil)})
+	require.NoError(t, err)
+	assert.False(t, p.Changes(), "%v", p.Lines())
+}

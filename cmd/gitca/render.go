@@ -98,7 +98,13 @@ func (f *commonFlags) load(cmd *cobra.Command) (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, secrets.RecipientsFromEnv()), AllowDestroy: f.allowDestroy}, Verify: f.verify}
+	// As reconcile does: SOPS_AGE_RECIPIENTS, else the identity's own
+	// recipients (the Config's, when it names any, win over both).
+	env := secrets.RecipientsFromEnv()
+	if len(env) == 0 && ids != nil {
+		env = ids.Recipients()
+	}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, env), AllowDestroy: f.allowDestroy}, Verify: f.verify}
 	return &inputs{topology: t, state: st, opt: opt, ids: ids}, nil
 }
 
@@ -177,7 +183,8 @@ state directory: SOPS-encrypted Secrets, CA files under ca/, RBAC, bundles,
 kustomizations and .sops.yaml. Files whose content does not change are not
 rewritten. Private keys are encrypted in process before anything is written.
 
-Age recipients come from the topology's Config, or SOPS_AGE_RECIPIENTS. An age
+Age recipients come from the topology's Config, else SOPS_AGE_RECIPIENTS, else the
+identity's own recipient (SOPS_AGE_KEY_FILE), as reconcile does. An age
 identity (SOPS_AGE_KEY_FILE or SOPS_AGE_KEY) is needed only when an existing
 key must sign or be carried over.`,
 		Example: `  export SOPS_AGE_RECIPIENTS=$(gitca keygen --out age.key)
