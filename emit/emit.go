@@ -53,12 +53,18 @@ func Emit(p *plan.Plan, st *state.State, res *apply.Result) (*Tree, error) {
 	for path, rec := range res.Records {
 		want[path] = rec.Raw
 	}
-	idx, err := index(p, st, res)
-	if err != nil {
-		return nil, err
-	}
-	if idx != nil {
-		want[plan.IndexPath] = idx
+	// The index is rebuilt only when the plan says it changes: building it
+	// is the one cost of a render that grows with every record.
+	if p.File(plan.IndexPath) != nil {
+		idx, err := index(p, st, res)
+		if err != nil {
+			return nil, err
+		}
+		if idx != nil {
+			want[plan.IndexPath] = idx
+		}
+	} else if st.Has(plan.IndexPath) {
+		want[plan.IndexPath] = nil
 	}
 
 	tree := &Tree{Write: map[string][]byte{}}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/apply"
 	"github.com/gitca-dev/gitca/emit"
 	"github.com/gitca-dev/gitca/internal/testpki"
 	"github.com/gitca-dev/gitca/plan"
@@ -352,6 +353,16 @@ func checkPlanAgainstRender(t *testing.T, topoDir, stateDir string, now time.Tim
 		rendered[path] = plan.FileDelete
 	}
 	require.Equal(t, planned, rendered, "%s: the plan and the render disagree on the files", where)
+	if !p.Changes() {
+		// Render takes the plan's word for "nothing to do"; apply and emit
+		// in full must agree.
+		ap := &apply.Applier{Plan: p, State: st, Identities: ids, Rand: rand.Reader}
+		out, err := ap.Apply(context.Background())
+		require.NoError(t, err, where)
+		tree, err := emit.Emit(p, st, out)
+		require.NoError(t, err, where)
+		require.True(t, tree.Empty(), "%s: the plan has nothing to do, a full emit writes %v", where, tree.Paths())
+	}
 	require.Equal(t, p.Changes(), !res.Tree.Empty(), where)
 	require.NoError(t, emit.Write(stateDir, res.Tree), where)
 
