@@ -437,11 +437,7 @@ func (p *Plan) describeDerived(f *File, d *derived, old []byte) {
 		}
 	case FileRBAC:
 		f.RBAC = rbacDiff(old, d.bytes)
-		if old == nil {
-			add(ReasonRBACChanged, f.RBAC.String())
-		} else {
-			add(ReasonRBACChanged, f.RBAC.String())
-		}
+		add(ReasonRBACChanged, f.RBAC.String())
 	case FileSopsConfig:
 		before, after := sopsRecipients(old), sopsRecipients(d.bytes)
 		f.Recipients = recipientDiff(before, after)
