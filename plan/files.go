@@ -559,14 +559,23 @@ func kustomizationDiff(before, after []byte) string {
 		return append(append(k.Resources, k.Generators...), k.Files...)
 	}
 	was, is := list(before), list(after)
+	set := func(l []string) map[string]bool {
+		m := make(map[string]bool, len(l))
+		for _, r := range l {
+			m[r] = true
+		}
+		return m
+	}
+	// An overlay lists thousands of files: sets, not repeated scans.
+	wasSet, isSet := set(was), set(is)
 	var added, removed []string
 	for _, r := range is {
-		if !slices.Contains(was, r) {
+		if !wasSet[r] {
 			added = append(added, r)
 		}
 	}
 	for _, r := range was {
-		if !slices.Contains(is, r) {
+		if !isSet[r] {
 			removed = append(removed, r)
 		}
 	}
