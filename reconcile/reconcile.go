@@ -68,11 +68,11 @@ type Options struct {
 	Identities *secrets.Identities
 	Recipients []string
 
-	Clock  func() time.Time // the run's time (--now freezes it)
+	Clock func() time.Time // the run's time (--now freezes it)
 	// Wall measures how long runs take: a frozen Clock cannot.
-	Wall func() time.Time
-	Rand   io.Reader        // key generation; nil: crypto/rand
-	Jitter *mrand.Rand      // retry backoff jitter
+	Wall   func() time.Time
+	Rand   io.Reader   // key generation; nil: crypto/rand
+	Jitter *mrand.Rand // retry backoff jitter
 	Logger *slog.Logger
 	Out    io.Writer // the plan, as text, for people watching the run
 	// OnRun, when set, is called after every run with what it did (metrics);
