@@ -648,46 +648,58 @@ func (r *staged) status() *RotationStatus {
 	return s
 }
 
-// notes say in words where the rotation stands and what comes next.
+// notes say in words where the rotation stands, what this run does and
+// what the next run does, from when.
 func (p *Plan) rotationNotes(r *staged) []string {
 	st := r.step
+	trust := "every trust file"
+	if r.kind == KindKeyPair {
+		trust = "the verify list (" + KeyVerifyList + ", " + KeyJWKS + ")"
+	}
 	var now string
 	switch st.Transition {
 	case TransitionAdd:
-		now = fmt.Sprintf("this run adds generation %d next to generation %d in every trust file; generation %d keeps signing", st.Other, st.Signing, st.Signing)
+		now = fmt.Sprintf("this run adds generation %d next to generation %d in %s; generation %d keeps signing", st.Other, st.Signing, trust, st.Signing)
 		if r.dropped > 0 {
 			now += fmt.Sprintf("; generation %d, which never signed, leaves", r.dropped)
 		}
 	case TransitionSwitch:
-		now = fmt.Sprintf("this run switches signing to generation %d and reissues %s; generation %d stays trusted", st.Signing, p.below(r), st.Other)
+		now = fmt.Sprintf("this run switches signing to generation %d%s; generation %d stays in %s", st.Signing, p.below(r), st.Other, trust)
 	case TransitionDrop:
-		now = fmt.Sprintf("this run drops generation %d from every trust file%s", r.dropped, p.retireText(r))
+		now = fmt.Sprintf("this run drops generation %d from %s%s", r.dropped, trust, p.retireText(r))
 	case TransitionRollback:
 		if st.Phase == PhaseSteady {
-			now = fmt.Sprintf("this run rolls back: generation %d, which never signed, leaves every trust file", r.dropped)
+			now = fmt.Sprintf("this run rolls back: generation %d, which never signed, leaves %s", r.dropped, trust)
 		} else {
-			now = fmt.Sprintf("this run rolls back: generation %d signs again and %s are reissued; generation %d stays trusted until Drop", st.Signing, p.below(r), st.Other)
+			now = fmt.Sprintf("this run rolls back: generation %d signs again%s; generation %d stays in %s until Drop", st.Signing, p.below(r), st.Other, trust)
 		}
 	default:
 		switch st.Phase {
 		case PhaseSteady:
-			now = fmt.Sprintf("generation %d signs and is the only one trusted", st.Signing)
+			now = fmt.Sprintf("generation %d signs and is the only one in %s", st.Signing, trust)
 		case PhaseAdd:
-			now = fmt.Sprintf("phase add since %s: generations %d and %d are trusted, %d signs", st.Since.Format(time.RFC3339), r.in.signing, r.in.other, st.Signing)
+			now = fmt.Sprintf("phase add since %s: generations %d and %d are in %s, %d signs", st.Since.Format(time.RFC3339), r.in.signing, r.in.other, trust, st.Signing)
 		case PhaseSwitch:
-			now = fmt.Sprintf("phase switch since %s: generation %d signs, %d is still trusted", st.Since.Format(time.RFC3339), st.Signing, st.Other)
+			now = fmt.Sprintf("phase switch since %s: generation %d signs, %d is still in %s", st.Since.Format(time.RFC3339), st.Signing, st.Other, trust)
 		}
 	}
 	note := "rotation: " + now
-	if st.Next != "" {
-		if st.NextAt.IsZero() {
-			note += "; next: " + st.Next
-		} else {
-			note += fmt.Sprintf("; next, from %s (a run then): %s", st.NextAt.Format(time.RFC3339), st.Next)
+	var next string
+	switch st.Phase {
+	case PhaseAdd:
+		next = fmt.Sprintf("switch: generation %d signs%s", st.Other, p.below(r))
+	case PhaseSwitch:
+		next = fmt.Sprintf("drop: generation %d leaves %s%s", st.Other, trust, p.retireText(r))
+		if r.in.leavesUnderOld > 0 && st.Transition == TransitionNone {
+			next += fmt.Sprintf(", once the %d certificate(s) it still signs are reissued", r.in.leavesUnderOld)
 		}
-		if strings.HasPrefix(st.Next, "drop") {
-			note += p.retireText(r)
-		}
+	}
+	switch {
+	case next == "":
+	case st.NextAt.IsZero():
+		note += "; next: " + next
+	default:
+		note += fmt.Sprintf("; next, from %s (the first run then): %s", st.NextAt.Format(time.RFC3339), next)
 	}
 	return []string{note}
 }
@@ -712,9 +724,9 @@ func (p *Plan) retireText(r *staged) string {
 // below names what a switch reissues.
 func (p *Plan) below(r *staged) string {
 	if r.kind == KindKeyPair {
-		return "no certificate (tokens are signed with the new key from now)"
+		return " every token from then on"
 	}
-	return fmt.Sprintf("the %d object(s) it issues", len(p.desiredIssuedBy(r.name)))
+	return fmt.Sprintf(" and the %d object(s) it issues are reissued", len(p.desiredIssuedBy(r.name)))
 }
 
 func (p *Plan) desiredIssuedBy(ca string) []string {

@@ -136,6 +136,8 @@ func ownTransition(r *staged, role string, d *Desired) (Transition, string) {
 			detail += fmt.Sprintf("; replaces generation %d, which never signed", r.dropped)
 		}
 		return tr, detail
+	case tr == TransitionAdd && r.kind == KindKeyPair:
+		return tr, fmt.Sprintf("generation %d of %s enters the verify list; generation %d keeps signing tokens", st.Other, r.name, st.Signing)
 	case tr == TransitionAdd:
 		return tr, fmt.Sprintf("generation %d of %s enters every trust file; generation %d keeps signing", st.Other, r.name, st.Signing)
 	case (tr == TransitionSwitch || tr == TransitionRollback && in.phase == PhaseSwitch) && role == "":
@@ -144,10 +146,12 @@ func ownTransition(r *staged, role string, d *Desired) (Transition, string) {
 		return tr, fmt.Sprintf("generation %d of %s stops signing; it stays trusted until Drop", st.Other, r.name)
 	case tr == TransitionDrop && role == GenerationRetired:
 		return tr, fmt.Sprintf("generation %d of %s is retired: in no trust file, its key kept", r.dropped, r.name)
+	case tr == TransitionDrop && r.kind == KindKeyPair:
+		return tr, fmt.Sprintf("generation %d of %s leaves the verify list", r.dropped, r.name)
 	case tr == TransitionDrop:
 		return tr, fmt.Sprintf("generation %d of %s leaves every trust file", r.dropped, r.name)
 	case tr == TransitionRollback:
-		return tr, fmt.Sprintf("generation %d of %s, which never signed, leaves every trust file", r.dropped, r.name)
+		return tr, fmt.Sprintf("generation %d of %s, which never signed, leaves every trust file and verify list", r.dropped, r.name)
 	}
 	return tr, ""
 }

@@ -94,7 +94,7 @@ func stepRotation(in rotationInput) (rotationStep, error) {
 		switch {
 		case in.target == in.other:
 			if due := in.since.Add(in.soak); in.now.Before(due) {
-				st.Next, st.NextAt = fmt.Sprintf("switch: generation %d signs and everything below is reissued", in.other), due
+				st.Next, st.NextAt = fmt.Sprintf("switch: generation %d signs", in.other), due
 				return st, nil
 			}
 			return in.switchTo(in.other, in.signing, TransitionSwitch), nil
@@ -123,7 +123,7 @@ func stepRotation(in rotationInput) (rotationStep, error) {
 		due := in.since.Add(in.dropAfter)
 		switch {
 		case in.now.Before(due):
-			st.Next, st.NextAt = fmt.Sprintf("drop: generation %d leaves every trust file", in.other), due
+			st.Next, st.NextAt = fmt.Sprintf("drop: generation %d is no longer trusted", in.other), due
 		case in.leavesUnderOld > 0:
 			st.Next = fmt.Sprintf("drop, once the %d certificate(s) still signed by generation %d are reissued", in.leavesUnderOld, in.other)
 		default:
@@ -136,12 +136,12 @@ func stepRotation(in rotationInput) (rotationStep, error) {
 
 func (in rotationInput) add(gen int) rotationStep {
 	return rotationStep{Transition: TransitionAdd, Signing: in.signing, Other: gen, Phase: PhaseAdd, Since: in.now,
-		Next:   fmt.Sprintf("switch: generation %d signs and everything below is reissued", gen),
+		Next:   fmt.Sprintf("switch: generation %d signs", gen),
 		NextAt: in.now.Add(in.soak)}
 }
 
 func (in rotationInput) switchTo(signing, old int, tr Transition) rotationStep {
 	return rotationStep{Transition: tr, Signing: signing, Other: old, Phase: PhaseSwitch, Since: in.now,
-		Next:   fmt.Sprintf("drop: generation %d leaves every trust file", old),
+		Next:   fmt.Sprintf("drop: generation %d is no longer trusted", old),
 		NextAt: in.now.Add(in.dropAfter)}
 }
