@@ -176,6 +176,7 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	p.planDeletes(st)
+	p.revocationNotes()
 	if w := unverifiedWarning(st); w != "" {
 		p.Warnings = append(p.Warnings, w)
 	}

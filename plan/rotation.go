@@ -816,3 +816,34 @@ func (p *Plan) describeRotationTrust() {
 		f.Trust = diffs[ca]
 	}
 }
+
+// revocationNotes date the end of a deleted certificate whose issuer is
+// rotating away from the generation that signed it: Kubernetes checks no
+// revocation list, so a copy works until that generation leaves the trust
+// files at Drop.
+func (p *Plan) revocationNotes() {
+	for _, a := range p.Objects {
+		if a.Action != ActionDelete || a.Stored == nil || (a.Kind != KindKubeconfig && a.Kind != KindCert) {
+			continue
+		}
+		ca := a.Stored.Annotations[state.AnnotationIssuer]
+		r := p.rot.byID[string(KindCA)+"/"+ca]
+		if r == nil || r.step.Phase == PhaseSteady {
+			continue
+		}
+		leaving, at := r.step.Other, r.step.NextAt
+		if r.step.Phase == PhaseAdd {
+			leaving, at = r.step.Signing, r.step.NextAt.Add(r.in.dropAfter)
+		}
+		old := r.storedGen[leaving]
+		if old == nil || !bytes.Equal(old.SKI, a.Stored.AKI) {
+			continue
+		}
+		note := fmt.Sprintf("revoked: %s generation %d, which signed it, leaves every trust file at Drop, from %s at the earliest; until then a copy still authenticates (without its bindings)",
+			ca, leaving, at.UTC().Format(time.RFC3339))
+		if c := p.Topology.CA(ca); c != nil && c.Spec.Issuer != "" {
+			note += fmt.Sprintf("; %s is an intermediate: a verifier that trusts %s rather than %s itself accepts the certificate until it expires", ca, c.Spec.Issuer, ca)
+		}
+		a.Notes = append(a.Notes, note)
+	}
+}

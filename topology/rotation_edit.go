@@ -158,3 +158,52 @@ func replaceValue(line string, col int, key, value string) string {
 	}
 	return head
 }
+
+// RemoveDocument deletes one document (kind and metadata.name) from a
+// topology file's text, with its separator, and leaves every other line as
+// it was.
+func RemoveDocument(data []byte, kind, name string) ([]byte, error) {
+	lines := strings.Split(string(data), "\n")
+	// Documents are the runs of lines between "---" separators.
+	var starts []int // index of each document's first line
+	starts = append(starts, 0)
+	for i, l := range lines {
+		if strings.HasPrefix(l, "---") && strings.TrimSpace(strings.TrimPrefix(l, "---")) == "" {
+			starts = append(starts, i+1)
+		}
+	}
+	for d, start := range starts {
+		end := len(lines)
+		if d+1 < len(starts) {
+			end = starts[d+1] - 1 // the separator line
+		}
+		chunk := strings.Join(lines[start:end], "\n")
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(chunk), &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+			continue
+		}
+		_, k := lookupKey(doc.Content[0], "kind")
+		_, meta := lookupKey(doc.Content[0], "metadata")
+		if k == nil || k.Value != kind || meta == nil {
+			continue
+		}
+		if _, n := lookupKey(meta, "name"); n == nil || n.Value != name {
+			continue
+		}
+		var out []string
+		switch {
+		case d+1 < len(starts):
+			out = append(append(out, lines[:start]...), lines[end+1:]...) // with the separator after it
+		case d > 0:
+			out = lines[:start-1] // the last document: with the separator before it
+		default:
+			out = nil
+		}
+		text := strings.Join(out, "\n")
+		if strings.HasSuffix(string(data), "\n") && text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		return []byte(text), nil
+	}
+	return nil, fmt.Errorf("no %s %q in this file", kind, name)
+}

@@ -159,3 +159,29 @@ func TestSetRotation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, time.Hour, top.CA("demo-ca").Spec.Rotation.SoakDuration())
 }
+
+// TestRemoveDocument takes one document out of a file, with one separator,
+// wherever it stands, and leaves the other lines as they were.
+func TestRemoveDocument(t *testing.T) {
+	doc := func(name string) string {
+		return "# " + name + "\napiVersion: gitca.dev/v1alpha1\nkind: Kubeconfig\nmetadata:\n  name: " + name + "\n"
+	}
+	three := doc("a") + "---\n" + doc("b") + "---\n" + doc("c")
+	for _, c := range []struct{ name, in, remove, want string }{
+		{"first", three, "a", doc("b") + "---\n" + doc("c")},
+		{"middle", three, "b", doc("a") + "---\n" + doc("c")},
+		{"last", three, "c", doc("a") + "---\n" + doc("b")},
+		{"only", doc("a"), "a", ""},
+		{"leading separator", "---\n" + doc("a") + "---\n" + doc("b"), "b", "---\n" + doc("a")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := RemoveDocument([]byte(c.in), KindKubeconfig, c.remove)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, string(got))
+		})
+	}
+	_, err := RemoveDocument([]byte(three), KindKubeconfig, "nope")
+	assert.EqualError(t, err, `no Kubeconfig "nope" in this file`)
+	_, err = RemoveDocument([]byte(three), KindCertificate, "a")
+	assert.Error(t, err, "the kind must match too")
+}

@@ -58,6 +58,6 @@ changed and writes SOPS-encrypted Kubernetes manifests that Flux or Argo CD appl
 	root.AddCommand(newPlanCmd(), newRenderCmd(), newExportCmd(), newKeygenCmd())
 	root.AddCommand(newReconcileCmd())
 	root.AddCommand(newGraphCmd())
-	root.AddCommand(newRotateCmd())
+	root.AddCommand(newRotateCmd(), newRevokeCmd())
 	return root
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 )
 
 // changedIn lists the files a commit of a bare repository changes, sorted.
@@ -102,4 +105,94 @@ func sortedStrings(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// TestRevokeKubeconfig: the Kubeconfig and its RBAC leave in the next
+// commit, which also starts its issuer's rotation; the plan dates when the
+// revoked certificate stops being trusted, and from Drop on the client-CA
+// bundle that holds the issuer no longer verifies it, while the other
+// kubeconfig, reissued at Switch, still does.
+func TestRevokeKubeconfig(t *testing.T) {
+	topoFiles := copyDir(t, filepath.Join("..", "..", "render", "testdata", "basic"))
+	topoFiles["clients.yaml"] = `apiVersion: gitca.dev/v1alpha1
+kind: TrustBundle
+metadata:
+  name: client-ca
+spec:
+  sources:
+    - ca: issuing
+  configMap:
+    cluster: prod
+---
+apiVersion: gitca.dev/v1alpha1
+kind: Kubeconfig
+metadata:
+  name: bob
+spec:
+  issuer: issuing
+  username: bob
+  target:
+    server: https://api.prod.example.com:6443
+    ca: root
+  validity: 720h
+  secret:
+    cluster: prod
+`
+	topo := newTopology(t, topoFiles)
+	state := newBare(t, "state")
+	e := newEnv(t)
+	cache := t.TempDir()
+	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
+	revoked := kubeconfigClientCert(t, readState(t, state, "main").Primary["Kubeconfig/ops"].PlainValues()["tls.crt"])
+
+	out := e.mustRun(t, "revoke", "kubeconfig", "ops", "--topology", topo.work, "--state", checkout(t, state, "main"), "--soak", "1h")
+	assert.Contains(t, out.stdout, "leafs.yaml: removed Kubeconfig ops")
+	assert.Contains(t, out.stdout, "cas.yaml: CertificateAuthority issuing rotates to generation 2")
+	topo.push(t, "revoke ops", nil)
+
+	t1 := t0.Add(time.Minute)
+	plan := e.mustRun(t, "plan", "--topology", topo.work, "--state", checkout(t, state, "main"), "--now", rfc3339(t1))
+	assert.Contains(t, plan.stdout, "revoked: issuing generation 1, which signed it, leaves every trust file at Drop, from "+rfc3339(t1.Add(2*time.Hour))+" at the earliest")
+	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t1)...)
+	changed := changedIn(t, state, "main")
+	assert.Contains(t, changed, "clusters/prod/pki/secret-ops.yaml")
+	assert.Contains(t, changed, "clusters/prod/rbac/clusterrolebinding-gitca-kubeconfig-ops-view.yaml")
+	assert.Contains(t, changed, "ca/issuing@next.yaml")
+	assert.NotContains(t, files(t, state, "main"), "clusters/prod/pki/secret-ops.yaml")
+
+	verifies := func(cert string) bool {
+		t.Helper()
+		pool := x509.NewCertPool()
+		for _, f := range []string{"clusters/prod/pki/configmap-client-ca.yaml"} {
+			raw, err := os.ReadFile(filepath.Join(checkout(t, state, "main"), f))
+			require.NoError(t, err)
+			var cm struct {
+				Data map[string]string `json:"data"`
+			}
+			require.NoError(t, yaml.Unmarshal(raw, &cm))
+			require.True(t, pool.AppendCertsFromPEM([]byte(cm.Data["ca.crt"])))
+		}
+		c := kubeconfigClientCert(t, cert)
+		_, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: c.NotBefore.Add(time.Hour), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		return err == nil
+	}
+	assert.True(t, verifies(pemOf(revoked)), "Add: the revoked certificate still verifies; Kubernetes has no revocation list")
+	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t1.Add(time.Hour))...)   // Switch
+	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t1.Add(2*time.Hour))...) // Drop
+	assert.Contains(t, changedIn(t, state, "main"), "ca/retired/issuing@g1.yaml")
+	assert.False(t, verifies(pemOf(revoked)), "Drop: the revoked certificate is refused")
+	assert.True(t, verifies(readState(t, state, "main").Primary["Kubeconfig/bob"].PlainValues()["tls.crt"]), "the other kubeconfig, reissued at Switch, is trusted")
+}
+
+func kubeconfigClientCert(t testing.TB, pemCert string) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode([]byte(pemCert))
+	require.NotNil(t, b)
+	c, err := x509.ParseCertificate(b.Bytes)
+	require.NoError(t, err)
+	return c
+}
+
+func pemOf(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 }
