@@ -119,7 +119,7 @@ type rotationPlan struct {
 	deletes map[string][]Reason
 	// views are what the policies of each desired record see.
 	views map[string]*rotationView
-	// generationOf maps a CA generation record's ID to its CA and role.
+	// generations maps a CA generation record's ID to its CA and role.
 	generations map[string]generationRef
 }
 
