@@ -333,7 +333,6 @@ type RotationClient struct {
 	Tally *Tally
 
 	url      string
-	path     string
 	files    ClientFiles
 	interval time.Duration
 	cancel   context.CancelFunc
