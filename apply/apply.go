@@ -34,6 +34,8 @@ type Material struct {
 	Key   crypto.Signer
 	Cert  *x509.Certificate   // nil for key pairs
 	Chain []*x509.Certificate // issuers from the direct issuer up to the root (excluded self)
+
+	keys *keyGenerations // a rotating key pair's other keys and verify list
 }
 
 // Root is the top of the chain (the certificate itself for a root CA).
@@ -78,15 +80,15 @@ type Result struct {
 	// and their summary as the state will read it back, for its index.
 	Records   map[string]*state.Object
 	Materials map[string]*Material // by object ID, for every object (kept ones carry certificates only)
+
+	plan *plan.Plan
 }
 
-// CA is a CA's certificate after the run, in the shape the plan derives
+// CA is what a CA's trust holds after the run (its certificate, and during
+// a rotation its other live generation's), in the shape the plan derives
 // bundles from (plan.CASource); nothing is pending once Apply is done.
-func (r *Result) CA(name string) (*x509.Certificate, bool) {
-	if m := r.Materials[string(plan.KindCA)+"/"+name]; m != nil {
-		return m.Cert, false
-	}
-	return nil, false
+func (r *Result) CA(name string) ([]*x509.Certificate, []string) {
+	return trustOf(r.plan, func(id string) *Material { return r.Materials[id] }, name)
 }
 
 // Apply signs and seals. Objects sign as soon as their issuer is done, so
@@ -95,7 +97,7 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 	ap.keys = map[string]*keyOnce{}
 	ap.materials = map[string]*Material{}
 	ap.records = map[string]*state.Object{}
-	out := &Result{Records: ap.records, Materials: ap.materials}
+	out := &Result{Records: ap.records, Materials: ap.materials, plan: ap.Plan}
 	workers := ap.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -180,10 +182,17 @@ func (ap *Applier) deps(a *plan.Action) []string {
 		}
 		return out
 	}
+	var out []string
 	if iss := a.Desired.Shape.Issuer; iss != "" {
-		return []string{string(plan.KindCA) + "/" + iss}
+		out = append(out, string(plan.KindCA)+"/"+iss)
 	}
-	return nil
+	// Its ca.crt holds every live generation of its root.
+	for _, id := range ap.Plan.TrustDeps(a.Desired) {
+		if id != a.ID && ap.Plan.Action(id) != nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (ap *Applier) material(id string) *Material {
@@ -255,6 +264,9 @@ func (ap *Applier) sign(a *plan.Action, m *Material, issuer *Material) error {
 		return err
 	}
 	if d.Kind == plan.KindKeyPair {
+		if kr := ap.Plan.KeyRotation(a.ID); kr != nil {
+			return ap.rotateKeys(a, m, kr)
+		}
 		return nil
 	}
 	if !a.NewCert() {

@@ -124,16 +124,12 @@ func KeyFromKubeconfig(raw []byte) (crypto.Signer, error) {
 // a CA's own certificate, or a TrustBundle's members.
 func (ap *Applier) targetCerts(d *plan.Desired) ([]*x509.Certificate, error) {
 	name := d.Kubeconfig.Spec.Target.CA
-	if m := ap.material(string(plan.KindCA) + "/" + name); m != nil {
-		return []*x509.Certificate{m.Cert}, nil
+	if ap.material(string(plan.KindCA)+"/"+name) != nil {
+		certs, _ := ap.trust(name)
+		return certs, nil
 	}
 	if ap.Plan.Topology.TrustBundle(name) != nil {
-		certs, _, err := plan.BundleCerts(ap.Plan.Topology, name, ap.Plan.Now, func(ca string) (*x509.Certificate, bool) {
-			if m := ap.material(string(plan.KindCA) + "/" + ca); m != nil {
-				return m.Cert, false
-			}
-			return nil, false
-		})
+		certs, _, err := plan.BundleCerts(ap.Plan.Topology, name, ap.Plan.Now, ap.trust)
 		return certs, err
 	}
 	return nil, fmt.Errorf("spec.target.ca: %s is neither a CertificateAuthority nor a TrustBundle", name)

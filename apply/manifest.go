@@ -3,6 +3,7 @@ package apply
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
 
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/secrets"
@@ -46,6 +47,13 @@ func objectAnnotations(d *plan.Desired, m *Material, role string) map[string]str
 	var pub []byte
 	if m.Cert == nil && m.Key != nil {
 		pub, _ = sign.EncodePublicKeyPEM(m.Key.Public())
+		if m.keys != nil {
+			// Workloads that verify tokens roll when the verify list changes.
+			for _, k := range m.keys.verify {
+				b, _ := sign.EncodePublicKeyPEM(k)
+				pub = append(pub, b...)
+			}
+		}
 	}
 	return plan.RecordAnnotations(d, role, m.Cert, m.Chain, pub)
 }
@@ -72,7 +80,7 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 		// client-CA file, and a parent in there would become a trust anchor.
 		primary.StringData = map[string]string{
 			"tls.crt": string(sign.EncodeCertsPEM(m.Cert)),
-			"ca.crt":  string(sign.EncodeCertsPEM(m.Root())),
+			"ca.crt":  string(sign.EncodeCertsPEM(ap.caCerts(d, m)...)),
 		}
 		// An offline root (imported without its key) is recorded for trust only.
 		if keyPEM != nil {
@@ -84,7 +92,7 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 		primary.StringData = map[string]string{
 			"tls.crt": string(sign.EncodeCertsPEM(append([]*x509.Certificate{m.Cert}, intermediates(m)...)...)),
 			"tls.key": string(keyPEM),
-			"ca.crt":  string(sign.EncodeCertsPEM(m.Root())),
+			"ca.crt":  string(sign.EncodeCertsPEM(ap.caCerts(d, m)...)),
 		}
 	case plan.KindKeyPair:
 		pub, err := sign.EncodePublicKeyPEM(m.Key.Public())
@@ -94,6 +102,13 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 		primary.Type = "Opaque"
 		primary.Metadata.Name, primary.Metadata.Namespace = d.Secret.Name, d.Secret.Namespace
 		primary.StringData = map[string]string{"tls.key": string(keyPEM), "tls.pub": string(pub)}
+		if m.keys != nil {
+			extra, err := keyPairValues(m.keys)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(primary.StringData, extra)
+		}
 	case plan.KindKubeconfig:
 		caCerts, err := ap.targetCerts(d)
 		if err != nil {

@@ -85,6 +85,11 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 		t.Run(node, func(t *testing.T) {
 			t.Run("layout", func(t *testing.T) {
 				want := []string{"sa.key", "sa.pub"}
+				if exp.StateDir != "" {
+					// gitca's own: the cluster CA's signing certificate alone, for
+					// kube-controller-manager's --cluster-signing-cert-file.
+					want = append(want, "ca-signing.crt")
+				}
 				for _, c := range kubeadmCAs {
 					want = append(want, c+".crt", c+".key")
 				}

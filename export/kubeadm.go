@@ -118,11 +118,25 @@ func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string)
 			err = put(file, fileOut{content: sd["kubeconfig"], mode: 0o600})
 		case sd["tls.pub"] != "":
 			err = errors.Join(put(file+".key", fileOut{content: sd["tls.key"], mode: 0o600}),
-				put(file+".pub", fileOut{content: sd["tls.pub"], mode: 0o644}))
+				put(file+".pub", fileOut{content: verifyKeys(sd), mode: 0o644}))
+			if sd[keyJWKS] != "" {
+				err = errors.Join(err, put(file+".jwks.json", fileOut{content: sd[keyJWKS], mode: 0o644}))
+			}
 		case sd["tls.crt"] != "":
 			// kubeadm keeps each certificate alone in its .crt; a chain would go in ca.crt.
-			err = errors.Join(put(file+".crt", fileOut{content: firstCertPEM(sd["tls.crt"]), mode: 0o644}),
+			// A root CA's .crt is what its verifiers trust: during a rotation
+			// both generations, the signing one first (the pair with .key).
+			crt := firstCertPEM(sd["tls.crt"])
+			rootCA, trust := caTrust(o, sd)
+			if rootCA {
+				crt = trust
+			}
+			err = errors.Join(put(file+".crt", fileOut{content: crt, mode: 0o644}),
 				put(file+".key", fileOut{content: sd["tls.key"], mode: 0o600}))
+			if rootCA && signsInCluster(st, o) {
+				// kube-controller-manager's --cluster-signing-cert-file takes exactly one certificate.
+				err = errors.Join(err, put(file+"-signing.crt", fileOut{content: firstCertPEM(sd["tls.crt"]), mode: 0o644}))
+			}
 		default:
 			err = fmt.Errorf("%s: nothing to export", o.Path)
 		}

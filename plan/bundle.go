@@ -39,15 +39,12 @@ func BundleCerts(t *topology.Topology, name string, now time.Time, cas CASource)
 		for i, s := range b.Spec.Sources {
 			switch {
 			case s.CA != "":
-				c, p := cas(s.CA)
-				switch {
-				case p:
-					pending = append(pending, s.CA)
-				case c == nil:
+				cs, p := cas(s.CA)
+				if len(cs) == 0 && len(p) == 0 {
 					return fmt.Errorf("trust bundle %s: spec.sources[%d].ca: %s has no certificate", n, i, s.CA)
-				default:
-					all = append(all, c)
 				}
+				all = append(all, cs...)
+				pending = append(pending, p...)
 			case s.Bundle != "":
 				if err := walk(s.Bundle); err != nil {
 					return err
@@ -118,7 +115,7 @@ func bundleTargetChanged(p *Plan, t *topology.Topology, in policyInput) []Reason
 	if t.TrustBundle(name) == nil {
 		return nil
 	}
-	certs, pending, err := BundleCerts(t, name, p.Now, p.planTimeCAs)
+	certs, pending, err := BundleCerts(t, name, p.Now, p.planTimeTrust)
 	if len(pending) > 0 {
 		return []Reason{{Code: ReasonTargetChanged, Detail: fmt.Sprintf("CA data: trust bundle %s: %s get(s) a new certificate", name, strings.Join(pending, ", "))}}
 	}

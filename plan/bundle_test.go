@@ -66,7 +66,12 @@ func TestBundleCerts(t *testing.T) {
 		"shard": testpki.Root(t, "shard", testpki.Key(t), y(-1), y(5)),
 		"proxy": testpki.Root(t, "proxy", testpki.Key(t), y(-1), y(5)),
 	}
-	caCert := func(n string) (*x509.Certificate, bool) { return cas[n], false }
+	caCert := func(n string) ([]*x509.Certificate, []string) {
+		if c := cas[n]; c != nil {
+			return []*x509.Certificate{c}, nil
+		}
+		return nil, nil
+	}
 	dir := t.TempDir()
 	partner := testpki.Root(t, "partner", testpki.Key(t), y(-1), y(3))
 	gone := testpki.Root(t, "gone", testpki.Key(t), y(-3), y(-1))
@@ -113,11 +118,11 @@ func TestBundleCerts(t *testing.T) {
 		})
 	}
 	// A CA signed later in the run is left out and named, so a plan can say what enters.
-	got, pending, err := BundleCerts(top, "all", t0, func(n string) (*x509.Certificate, bool) {
+	got, pending, err := BundleCerts(top, "all", t0, func(n string) ([]*x509.Certificate, []string) {
 		if n == "shard" {
-			return nil, true
+			return nil, []string{"shard"}
 		}
-		return cas[n], false
+		return caCert(n)
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"shard"}, pending)

@@ -49,9 +49,10 @@ type derived struct {
 	certs []*x509.Certificate
 }
 
-// CASource gives a CA's certificate after the run. pending is true when the
-// run signs it anew and the certificate is not known yet (at plan time).
-type CASource func(name string) (cert *x509.Certificate, pending bool)
+// CASource gives the certificates a CA's trust holds after the run: its
+// own, and during a rotation its other live generation's. pending names
+// those the run signs anew, whose certificates are not known yet (at plan time).
+type CASource func(name string) (certs []*x509.Certificate, pending []string)
 
 // derive computes every file that is not a sealed record: trust bundles,
 // RBAC, each overlay's kustomization (and KSOPS generator), the GitOps

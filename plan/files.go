@@ -208,21 +208,6 @@ func recipientDiff(before, after []string) *RecipientDiff {
 	return d
 }
 
-// planTimeCAs is what the plan knows of each CA's certificate after the run:
-// the stored one when it is kept (or imported), pending when it is signed anew.
-func (p *Plan) planTimeCAs(name string) (*x509.Certificate, bool) {
-	a := p.CA(name)
-	switch {
-	case a == nil || a.Action == ActionDelete:
-		return nil, false
-	case a.Cert != nil:
-		return a.Cert, false
-	case a.NewCert():
-		return nil, true
-	}
-	return nil, false
-}
-
 func (p *Plan) addFile(f *File) {
 	if prev := p.byPath[f.Path]; prev != nil {
 		// Two reasons to touch one path (an object moves onto a path another
@@ -287,7 +272,7 @@ func (p *Plan) planFiles(st *state.State) error {
 		}
 	}
 
-	der, err := p.derive(p.planTimeCAs)
+	der, err := p.derive(p.planTimeTrust)
 	if err != nil {
 		return err
 	}

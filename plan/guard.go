@@ -29,7 +29,7 @@ func (p *Plan) guardDestruction() error {
 		if a.Stored != nil {
 			stored++
 		}
-		if a.Action != ActionDelete {
+		if a.Action != ActionDelete || a.retiring {
 			continue
 		}
 		deleted++

@@ -69,6 +69,10 @@ type Action struct {
 	Preset  string             `json:"preset,omitempty"`
 	Origin  *topology.Position `json:"origin,omitempty"`
 
+	// Rotation is where the object's staged rotation stands after the run
+	// and what comes next; nil for objects without one.
+	Rotation *RotationStatus `json:"rotation,omitempty"`
+
 	Desired *Desired      `json:"-"`
 	Stored  *state.Object `json:"-"`
 	// Cert is the stored certificate of a CA the run keeps: kept CAs sign,
@@ -76,6 +80,9 @@ type Action struct {
 	Cert *x509.Certificate `json:"-"`
 
 	subjectChanged bool
+	// retiring marks a CA deletion a rotation asked for (Drop with retire:
+	// delete, or a rollback): the destruction guard lets it pass.
+	retiring bool
 }
 
 // NewKey reports whether the action makes a new private key.
@@ -126,6 +133,7 @@ type Plan struct {
 
 	byID   map[string]*Action
 	byPath map[string]*File
+	rot    rotationPlan
 }
 
 // Action returns the action for an object ID, or nil.
@@ -168,12 +176,14 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	p.planDeletes(st)
+	p.revocationNotes()
 	if w := unverifiedWarning(st); w != "" {
 		p.Warnings = append(p.Warnings, w)
 	}
 	if err := p.planFiles(st); err != nil {
 		return nil, err
 	}
+	p.describeRotationTrust()
 	if !opt.AllowDestroy {
 		if err := p.guardDestruction(); err != nil {
 			return nil, err
@@ -184,7 +194,10 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 
 func (p *Plan) planObjects(st *state.State) error {
 	t := p.Topology
-	desired := DesiredObjects(t, p.Recipients)
+	desired, err := p.planRotations(DesiredObjects(t, p.Recipients), st)
+	if err != nil {
+		return err
+	}
 	imported := map[string]*x509.Certificate{}
 	for _, d := range desired {
 		if d.Kind == KindCA && d.CA.Spec.Import != nil {
@@ -202,9 +215,9 @@ func (p *Plan) planObjects(st *state.State) error {
 			pos := d.Origin.Position
 			a.Origin = &pos
 		}
-		o := st.Primary[d.ID]
+		o := p.storedFor(st, d.ID)
 		a.Stored = o
-		in := policyInput{d: d, o: o, now: p.Now}
+		in := policyInput{d: d, o: o, now: p.Now, rot: p.rot.views[d.ID]}
 		if d.Shape.Issuer != "" {
 			in.issuer = p.CA(d.Shape.Issuer)
 		}
@@ -218,6 +231,9 @@ func (p *Plan) planObjects(st *state.State) error {
 			chain = kubeconfigPolicies(p, t)
 		case d.Kind == KindMergedKubeconfig:
 			chain = mergedPolicies(p)
+		}
+		if c := p.rotationChain(d); c != nil {
+			chain = c
 		}
 		a.Action, a.Rekeys, a.Reasons = evaluate(chain, in)
 		if o != nil {
@@ -250,6 +266,10 @@ func (p *Plan) planObjects(st *state.State) error {
 		if a.Action == ActionKeep && d.Copy != nil && copyStale(st, d, p.Recipients) {
 			a.Action = ActionReencrypt
 			a.Reasons = append(a.Reasons, Reason{Code: ReasonMoved, Detail: "delivered copy " + d.Copy.Path + " missing or stale"})
+		}
+		if r := p.rot.byID[d.ID]; r != nil {
+			a.Rotation = r.status()
+			a.Notes = append(a.Notes, p.rotationNotes(r)...)
 		}
 		p.Objects = append(p.Objects, a)
 		p.byID[a.ID] = a
@@ -314,7 +334,7 @@ func (p *Plan) expectedNotAfter(d *Desired) *time.Time {
 func (p *Plan) planDeletes(st *state.State) {
 	var ids []string
 	for id := range st.Primary {
-		if _, ok := p.byID[id]; !ok {
+		if _, ok := p.byID[id]; !ok && !p.isRotationClaimed(id) {
 			ids = append(ids, id)
 		}
 	}
@@ -324,6 +344,9 @@ func (p *Plan) planDeletes(st *state.State) {
 		a := &Action{ID: id, Path: o.Path, Action: ActionDelete, Stored: o,
 			Reasons: []Reason{{Code: ReasonOrphaned, Detail: "no longer in the topology"}}}
 		a.Kind, a.Name = splitID(id)
+		if rs := p.rotationDelete(id); rs != nil {
+			a.Reasons, a.retiring = rs, true
+		}
 		if !o.NotAfter.IsZero() {
 			na := o.NotAfter.UTC()
 			a.Before = &na

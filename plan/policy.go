@@ -57,7 +57,8 @@ type policyInput struct {
 	d      *Desired
 	o      *state.Object
 	now    time.Time
-	issuer *Action // nil for roots and key pairs
+	issuer *Action       // nil for roots and key pairs
+	rot    *rotationView // nil when no rotation concerns the object
 }
 
 // A policy inspects one object and returns the reasons it raises, with the
@@ -81,6 +82,7 @@ var certPolicies = []policy{
 	{ReasonIssuerRenewed, ActionUpdateChain, issuerRenewed},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	rotationPolicies[0], rotationPolicies[1], rotationPolicies[2], rotationPolicies[3], rotationPolicies[4],
 }
 
 // keyPairPolicies apply to bare key pairs: they have no certificate to expire.
@@ -90,6 +92,8 @@ var keyPairPolicies = []policy{
 	{ReasonSpecDrift, ActionRekey, keyDrift},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	rotationPolicies[0], rotationPolicies[1], rotationPolicies[3], rotationPolicies[4],
+	{ReasonVerifyList, ActionUpdateChain, rotationVerifyList},
 }
 
 func missing(in policyInput) []Reason {
@@ -254,7 +258,7 @@ func issuerRenewed(in policyInput) []Reason {
 	switch {
 	case in.issuer.NewCert():
 		return []Reason{{Code: ReasonIssuerRenewed, Detail: in.d.Shape.Issuer + " renewed, chain update only"}}
-	case in.issuer.Action == ActionUpdateChain:
+	case in.issuer.Action == ActionUpdateChain && !in.issuer.rotationOnly():
 		return []Reason{{Code: ReasonIssuerRenewed, Detail: in.d.Shape.Issuer + "'s chain changes, chain update only"}}
 	}
 	return nil

@@ -103,6 +103,7 @@ func LoadContext(ctx context.Context, dir string) (*Topology, error) {
 
 	t.sort()
 	errs = append(errs, t.expandPresets()...)
+	errs = append(errs, t.applyPresetRotations()...)
 	t.Default()
 	t.sort()
 	errs = append(errs, t.validate()...)

@@ -287,6 +287,8 @@ type CASpec struct {
 	// Secret additionally delivers the CA (certificate and key) into a cluster
 	// overlay, for components that sign with it (kube-controller-manager).
 	Secret *SecretRef `json:"secret,omitempty"`
+	// Rotation stages a new key generation through Add, Switch and Drop.
+	Rotation *Rotation `json:"rotation,omitempty"`
 }
 
 // Import brings an externally made root CA. Certificate and Key are paths
@@ -332,6 +334,8 @@ type KeyPair struct {
 type KeyPairSpec struct {
 	KeyAlgorithm KeyAlgorithm `json:"keyAlgorithm,omitempty"`
 	Secret       SecretRef    `json:"secret"`
+	// Rotation stages a new key with a verify list (old and new public keys).
+	Rotation *Rotation `json:"rotation,omitempty"`
 }
 
 // Kubeconfig is a client certificate wrapped in a kubeconfig, with optional RBAC.
@@ -443,6 +447,9 @@ type PresetSpec struct {
 	Type    string         `json:"type"` // kubeadm
 	Kubeadm *KubeadmPreset `json:"kubeadm,omitempty"`
 	Kcp     *KCPPreset     `json:"kcp,omitempty"`
+	// Rotations declares the rotation of CAs and key pairs the preset
+	// generates, by the generated object's name (demo-ca, demo-sa).
+	Rotations map[string]*Rotation `json:"rotations,omitempty"`
 }
 
 // KubeadmPreset describes one kubeadm control plane; it expands into the whole kubeadm PKI.

@@ -34,6 +34,7 @@ func (t *Topology) validate() ErrorList {
 	v.keyPairs()
 	v.kubeconfigs()
 	v.trustBundles()
+	v.rotations()
 	v.deliveries()
 	v.clusterRefs()
 	v.errs.Sort()
