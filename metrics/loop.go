@@ -26,9 +26,6 @@ type Loop struct {
 	success  prometheus.Gauge
 	errors   *prometheus.CounterVec
 	actions  *prometheus.GaugeVec
-	// Rotation is gitca_rotation_phase_start_timestamp_seconds{name,phase},
-	// registered so its name is reserved; rotation will set it.
-	Rotation *prometheus.GaugeVec
 
 	interval time.Duration
 	now      func() time.Time
@@ -66,10 +63,6 @@ func NewLoop(interval time.Duration, now func() time.Time) *Loop {
 			Name: PlanActions,
 			Help: "How many objects the last successful run's plan gave each action.",
 		}, []string{"action"}),
-		Rotation: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: RotationPhaseStart,
-			Help: "When the current phase of a CA rotation started, as a Unix timestamp (set once CA rotation is implemented).",
-		}, []string{"name", "phase"}),
 		interval: interval,
 		now:      now,
 	}
@@ -78,7 +71,7 @@ func NewLoop(interval time.Duration, now func() time.Time) *Loop {
 	for _, r := range reconcile.Reasons {
 		l.errors.WithLabelValues(r)
 	}
-	l.Registry.MustRegister(l.certs, l.duration, l.success, l.errors, l.actions, l.Rotation,
+	l.Registry.MustRegister(l.certs, l.duration, l.success, l.errors, l.actions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return l
 }

@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/reconcile"
+	"github.com/gitca-dev/gitca/status"
 )
 
 // TestReadiness: ready only once a run succeeded, and while the last success
@@ -78,4 +81,38 @@ gitca_reconcile_duration_seconds_bucket{le="+Inf"} 2
 gitca_reconcile_duration_seconds_sum 3
 gitca_reconcile_duration_seconds_count 2
 `), ReconcileDuration))
+}
+
+// TestRotationPhaseGauge: a CA or key pair rotating shows when its phase
+// started, labelled with the phase; nothing else gets a series.
+func TestRotationPhaseGauge(t *testing.T) {
+	since := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	na := since.AddDate(10, 0, 0)
+	var c Certificates
+	c.Set(&status.Report{
+		CertificateAuthorities: []status.Row{
+			{ID: "CertificateAuthority/root", Name: "root", Kind: "CertificateAuthority", NotBefore: &since, NotAfter: &na, Phase: "switch", PhaseSince: &since},
+			{ID: "CertificateAuthority/other", Name: "other", Kind: "CertificateAuthority", NotBefore: &since, NotAfter: &na},
+		},
+		KeyPairs: []status.Row{{ID: "KeyPair/sa", Name: "sa", Kind: "KeyPair", Phase: "add", PhaseSince: &since}},
+	})
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(&c))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != RotationPhaseStart {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["name"]+"/"+labels["phase"]] = m.GetGauge().GetValue()
+		}
+	}
+	want := float64(since.Unix())
+	assert.Equal(t, map[string]float64{"root/switch": want, "sa/add": want}, got)
 }

@@ -26,10 +26,9 @@ const (
 	ReconcileLastSuccess  = "gitca_reconcile_last_success_timestamp_seconds"
 	ReconcileErrors       = "gitca_reconcile_errors_total"
 	PlanActions           = "gitca_plan_actions"
-	// RotationPhaseStart is declared for the CA rotation work: it will be set
-	// to the start of each phase of a rotation in progress (labels name,
-	// phase), so an alert can fire on a phase stuck past its soak time. No
-	// series exist until rotation lands.
+	// RotationPhaseStart is when the phase (add, switch) of a rotation in
+	// flight started, per CA or key pair (labels name, phase); no series
+	// when nothing rotates, so an alert can fire on a phase stuck past its soak.
 	RotationPhaseStart = "gitca_rotation_phase_start_timestamp_seconds"
 )
 
@@ -41,6 +40,8 @@ var (
 		"The date after which the certificate expires (its notAfter), as a Unix timestamp.", CertificateLabels, nil)
 	notBeforeDesc = prometheus.NewDesc(CertificateNotBefore,
 		"The date before which the certificate is not valid (its notBefore), as a Unix timestamp.", CertificateLabels, nil)
+	rotationDesc = prometheus.NewDesc(RotationPhaseStart,
+		"When the current phase of a CA or key pair rotation started, as a Unix timestamp.", []string{"name", "phase"}, nil)
 	renewalDesc = prometheus.NewDesc(CertificateRenewal,
 		"The date after which gitca renews the certificate (notAfter minus renewBefore), as a Unix timestamp; for an imported CA, when a new one must be imported.", CertificateLabels, nil)
 )
@@ -68,6 +69,7 @@ func (c *Certificates) Describe(ch chan<- *prometheus.Desc) {
 	ch <- expirationDesc
 	ch <- notBeforeDesc
 	ch <- renewalDesc
+	ch <- rotationDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -76,6 +78,9 @@ func (c *Certificates) Collect(ch chan<- prometheus.Metric) {
 	rows := c.rows
 	c.mu.Unlock()
 	for _, row := range rows {
+		if row.Phase != "" && row.PhaseSince != nil {
+			ch <- prometheus.MustNewConstMetric(rotationDesc, prometheus.GaugeValue, unix(*row.PhaseSince), row.Name, row.Phase)
+		}
 		if row.NotAfter == nil {
 			continue // key pairs, and what is declared but not made yet
 		}

@@ -58,6 +58,10 @@ type Row struct {
 	RenewsAtFrom string     `json:"renewsAtFrom,omitempty"`
 	Status       Status     `json:"status"`
 	Path         string     `json:"path,omitempty"`
+	// Phase is the step of a CA or key pair rotation in flight (add, switch),
+	// and PhaseSince when it started; empty when none is.
+	Phase      string     `json:"phase,omitempty"`
+	PhaseSince *time.Time `json:"phaseSince,omitempty"`
 }
 
 // Report is the expiry status of a state tree at one instant.
@@ -187,6 +191,13 @@ func (r *Report) row(o *state.Object, d *plan.Desired, copied *state.Object) Row
 		return row
 	}
 	row.Path = o.Path
+	if ph := o.Annotations[plan.AnnotationRotationPhase]; ph != "" {
+		row.Phase = ph
+		if since, err := time.Parse(time.RFC3339, o.Annotations[plan.AnnotationRotationSince]); err == nil {
+			since = since.UTC()
+			row.PhaseSince = &since
+		}
+	}
 	if o.NotAfter.IsZero() {
 		row.Status = OK // a key pair: nothing expires
 		return row

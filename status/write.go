@@ -27,7 +27,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "CERTIFICATE AUTHORITY\tCLUSTER\tEXPIRES\tRESIDUAL TIME\tISSUER\tRENEWS AT\tSTATUS\n")
+	fmt.Fprintf(tw, "CERTIFICATE AUTHORITY\tCLUSTER\tEXPIRES\tRESIDUAL TIME\tISSUER\tRENEWS AT\tPHASE\tSTATUS\n")
 	for _, row := range r.CertificateAuthorities {
 		issuer := dash(row.Issuer)
 		if row.Imported {
@@ -35,7 +35,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		} else if row.Issuer == "" {
 			issuer = "(self-signed)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Name, dash(row.Cluster), r.expires(row), r.residual(row), issuer, r.renews(row), row.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Name, dash(row.Cluster), r.expires(row), r.residual(row), issuer, r.renews(row), phase(row), row.Status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -43,9 +43,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.KeyPairs) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "KEY PAIR\tCLUSTER\tNAMESPACE\tALGORITHM\tSTATUS\n")
+		fmt.Fprintf(tw, "KEY PAIR\tCLUSTER\tNAMESPACE\tALGORITHM\tPHASE\tSTATUS\n")
 		for _, row := range r.KeyPairs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Name, dash(row.Cluster), dash(row.Namespace), dash(row.Algorithm), row.Status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Name, dash(row.Cluster), dash(row.Namespace), dash(row.Algorithm), phase(row), row.Status)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -125,4 +125,15 @@ func (r *Report) WriteYAML(w io.Writer) error {
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// phase is a rotation in flight: "add since Jan 02, 2026 15:04 UTC", or "-".
+func phase(row Row) string {
+	switch {
+	case row.Phase == "":
+		return "-"
+	case row.PhaseSince == nil:
+		return row.Phase
+	}
+	return row.Phase + " since " + row.PhaseSince.Format(expiresLayout)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -77,6 +78,9 @@ func TestRotationWalkThrough(t *testing.T) {
 	assert.Contains(t, plan.stdout, "No object changes")
 	assert.Contains(t, plan.stdout, "phase add since "+rfc3339(t1))
 	assert.Contains(t, plan.stdout, "switch: generation 2 signs and the 2 object(s) it issues are reissued")
+	// gitca status shows the phase, and since when, in the CA table.
+	st := e.mustRun(t, "status", "--state", checkout(t, state, "main"), "--now", rfc3339(t1.Add(11*time.Hour)))
+	assert.Regexp(t, `(?m)^root\s.*\sadd since `+regexp.QuoteMeta(t1.Format("Jan 02, 2006 15:04 MST"))+`\s+ok$`, st.stdout)
 
 	// Switch: the new generation signs; the old one stays in every trust file.
 	t2 := t1.Add(12 * time.Hour)
