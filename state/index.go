@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
 // The state index holds, for every record, the hash of its bytes and the
-// public fields planning needs. It lets a plan over ten thousand records hash
-// files instead of parsing them. The index is a cache, never the truth: a
-// record whose bytes do not match its entry (a hand edit, a merge) is parsed.
+// public fields planning needs. It is a cache, never an authority: a read
+// derives every record's fields from its bytes and compares the entry with
+// what it derived, byte for byte. An entry that matches vouches that gitca
+// wrote the record as it is (State.Unvouched, State.Indexed); one that does
+// not (a hand edit, a merge, a lie) is ignored, and the index is rewritten
+// from the records.
 
 type indexEntry struct {
 	Path        string            `json:"path"`
@@ -32,23 +31,6 @@ type indexEntry struct {
 	SKI         string            `json:"ski,omitempty"`
 }
 
-func (e indexEntry) object(raw []byte) *Object {
-	o := &Object{ID: e.ID, Role: e.Role, Path: e.Path, Raw: raw, Annotations: e.Annotations,
-		Recipients: e.Recipients, Problems: e.Problems, lazy: true}
-	if e.NotBefore != nil {
-		o.NotBefore = *e.NotBefore
-	}
-	if e.NotAfter != nil {
-		o.NotAfter = *e.NotAfter
-	}
-	o.AKI, _ = hex.DecodeString(e.AKI)
-	o.SKI, _ = hex.DecodeString(e.SKI)
-	if o.Annotations == nil {
-		o.Annotations = map[string]string{}
-	}
-	return o
-}
-
 func entryOf(o *Object) indexEntry {
 	e := indexEntry{Path: o.Path, SHA256: sha256Hex(o.Raw), ID: o.ID, Role: o.Role, Annotations: o.Annotations,
 		Recipients: o.Recipients, Problems: o.Problems, AKI: hex.EncodeToString(o.AKI), SKI: hex.EncodeToString(o.SKI)}
@@ -59,51 +41,54 @@ func entryOf(o *Object) indexEntry {
 	return e
 }
 
-// readIndex returns the index by path; a missing or unreadable index is empty
-// (everything is parsed, which is only slower).
-func readIndex(dir, indexPath string) map[string]indexEntry {
-	if indexPath == "" {
+const (
+	indexHeader = "{\"version\":1,\"entries\":["
+	indexFooter = "\n]}\n"
+)
+
+// indexLines returns each entry's line by path, as BuildIndex wrote it; a
+// missing or unreadable index is empty (every record is then unvouched,
+// which is only slower). The lines are not decoded: an entry is compared
+// with the one derived from its record, never read for its fields.
+func indexLines(raw []byte) map[string][]byte {
+	if !bytes.HasPrefix(raw, []byte(indexHeader)) || !bytes.HasSuffix(raw, []byte(indexFooter)) {
 		return nil
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(indexPath)))
-	if err != nil {
-		return nil
-	}
-	// BuildIndex writes one entry per line between a fixed header and footer, so
-	// entries decode in parallel; anything else is not an index we wrote.
-	const header, footer = "{\"version\":1,\"entries\":[", "\n]}\n"
-	if !bytes.HasPrefix(raw, []byte(header)) || !bytes.HasSuffix(raw, []byte(footer)) {
-		return nil
-	}
-	body := raw[len(header) : len(raw)-len(footer)]
-	var lines [][]byte
+	body := raw[len(indexHeader) : len(raw)-len(indexFooter)]
+	m := map[string][]byte{}
 	for _, l := range bytes.Split(body, []byte("\n")) {
-		if l = bytes.TrimSuffix(l, []byte(",")); len(l) > 0 {
-			lines = append(lines, l)
+		if l = bytes.TrimSuffix(l, []byte(",")); len(l) == 0 {
+			continue
 		}
-	}
-	entries := make([]indexEntry, len(lines))
-	bad := make([]bool, len(lines))
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(lines); i += workers {
-				bad[i] = json.Unmarshal(lines[i], &entries[i]) != nil
+		var head struct {
+			Path string `json:"path"`
+		}
+		p, ok := linePath(l)
+		if !ok {
+			if json.Unmarshal(l, &head) != nil {
+				return nil
 			}
-		}(w)
-	}
-	wg.Wait()
-	m := make(map[string]indexEntry, len(entries))
-	for i, e := range entries {
-		if bad[i] {
-			return nil
+			p = head.Path
 		}
-		m[e.Path] = e
+		m[p] = l
 	}
 	return m
+}
+
+// linePath reads the path from the start of a line BuildIndex wrote,
+// {"path":"...", without decoding the rest; false for anything it cannot
+// read that way (escapes), which json then decodes.
+func linePath(l []byte) (string, bool) {
+	const prefix = `{"path":"`
+	if !bytes.HasPrefix(l, []byte(prefix)) {
+		return "", false
+	}
+	rest := l[len(prefix):]
+	i := bytes.IndexAny(rest, `"\`)
+	if i < 0 || rest[i] != '"' {
+		return "", false
+	}
+	return string(rest[:i]), true
 }
 
 // BuildIndex renders the index of a final tree from its records (nil entries,
@@ -113,7 +98,7 @@ func BuildIndex(records []*Object) ([]byte, error) {
 	records = slices.DeleteFunc(slices.Clone(records), func(o *Object) bool { return o == nil })
 	slices.SortFunc(records, func(a, b *Object) int { return strings.Compare(a.Path, b.Path) })
 	var b bytes.Buffer
-	b.WriteString("{\"version\":1,\"entries\":[")
+	b.WriteString(indexHeader)
 	for i, o := range records {
 		line, err := json.Marshal(entryOf(o))
 		if err != nil {
@@ -125,6 +110,6 @@ func BuildIndex(records []*Object) ([]byte, error) {
 		b.WriteString("\n")
 		b.Write(line)
 	}
-	b.WriteString("\n]}\n")
+	b.WriteString(indexFooter)
 	return b.Bytes(), nil
 }
