@@ -167,6 +167,9 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 	if err := p.planObjects(st); err != nil {
 		return nil, err
 	}
+	if err := p.guardCARecords(st); err != nil {
+		return nil, err
+	}
 	p.planDeletes(st)
 	if w := unverifiedWarning(st); w != "" {
 		p.Warnings = append(p.Warnings, w)
@@ -288,6 +291,9 @@ func copyStale(st *state.State, d *Desired, r Recipients) bool {
 		return true
 	}
 	if len(c.Problems) > 0 {
+		return true
+	}
+	if damage, extra := recordContent(c, d, true); len(damage)+len(extra) > 0 {
 		return true
 	}
 	want := r.ForCluster(d.Copy.Cluster)
