@@ -80,7 +80,9 @@ func sealBranches(branches sops.TreeBranches, recipients []string, at time.Time)
 	for _, r := range rcp {
 		mk, err := sopsage.MasterKeyFromRecipient(r)
 		if err != nil {
-			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+			// Not quoted: a secret key put in a recipient list by mistake
+			// must not reach a log.
+			return nil, CheckRecipients("sealing", rcp)
 		}
 		group = append(group, mk)
 	}
