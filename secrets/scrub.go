@@ -25,6 +25,8 @@ var scrubPatterns = []struct {
 	{regexp.MustCompile(`-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----(?s:.*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)`), "[redacted $1]"},
 	// Base64 of "-----BEGIN": a PEM block in a Secret's data: or a kubeconfig.
 	{regexp.MustCompile(`LS0tLS1CRUdJTi[A-Za-z0-9+/=]*`), "[redacted base64 PEM]"},
+	// Tokens of the forges gitca pushes to, by their documented shapes.
+	{regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,})`), "[redacted token]"},
 	// A password or token in a URL's user info.
 	{regexp.MustCompile(`(://[^/\s:@"']*):[^@/\s"']+@`), "$1:[redacted]@"},
 }
@@ -34,7 +36,7 @@ var scrubPatterns = []struct {
 const minKnown = 8
 
 // ScrubString replaces in s every age identity, PEM private key (plain or
-// base64), password in a URL, and every known secret value (a token, a key
+// base64), GitHub or GitLab token, password in a URL, and every known secret value (a token, a key
 // file's content, line by line) with a marker that says what was there.
 func ScrubString(s string, known ...string) string {
 	for _, k := range known {

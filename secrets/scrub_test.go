@@ -29,6 +29,8 @@ func TestScrub(t *testing.T) {
 		{"PEM key cut short", "begins -----BEGIN PRIVATE KEY-----\nMHcCAQEEIKr7zMZ3", "MHcCAQEEIKr7zMZ3", "begins [redacted PRIVATE KEY]"},
 		{"base64 PEM", "client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0t", "LS0tLS1CRUdJTiBFQyBQUklW", "client-key-data: [redacted base64 PEM]"},
 		{"URL password", "fetch from https://git:ghp_abcdef123456@example.com/x.git: 403", "ghp_abcdef123456", "fetch from https://git:[redacted]@example.com/x.git: 403"},
+		{"GitHub token", "dns name ghp_0123456789abcdefghijABCDEFGHIJ0123456789.example.com", "ghp_0123456789", "dns name [redacted token].example.com"},
+		{"GitLab token", "token glpat-abcdefghij0123456789", "glpat-abc", "token [redacted token]"},
 		{"recipient stays", "sealed to " + rcp, "", "sealed to " + rcp},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -62,7 +63,7 @@ SOPS_AGE_RECIPIENTS, else the identity's own recipient.`,
   gitca reconcile --topology ./pki.git//topology#main --state ./pki.git//state#main`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := f.reconciler(cmd.OutOrStdout(), cmd.ErrOrStderr())
+			r, err := f.reconciler(cmd.OutOrStdout(), cmd.ErrOrStderr(), knownSecrets(cmd))
 			if err != nil {
 				return err
 			}
@@ -139,7 +140,8 @@ func repoAuth(shared, own gitsync.AuthOptions) gitsync.AuthOptions {
 
 // reconciler turns flags into reconcile.Options: the only place the real
 // clock, randomness and environment are read.
-func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconcile.Reconciler, error) {
+// Its logs are scrubbed of known (and recognisable) secrets.
+func (f *reconcileFlags) reconciler(out, log io.Writer, known []string) (*reconcile.Reconciler, error) {
 	topo, err := gitsync.ParseSource(f.topology)
 	if err != nil {
 		return nil, fmt.Errorf("--topology: %w", err)
@@ -171,6 +173,9 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconcile.Reconciler, 
 		return nil, fmt.Errorf("reconcile needs the reconciler's age identity (set SOPS_AGE_KEY_FILE): %w", err)
 	}
 	recipients := secrets.RecipientsFromEnv()
+	if err := secrets.CheckRecipients(secrets.EnvAgeRecipients, recipients); err != nil {
+		return nil, err
+	}
 	if len(recipients) == 0 {
 		recipients = ids.Recipients()
 	}
@@ -197,7 +202,52 @@ func (f *reconcileFlags) reconciler(out, log io.Writer) (*reconcile.Reconciler, 
 		Clock:        clock,
 		Rand:         crand.Reader,
 		Jitter:       mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
-		Logger:       slog.New(slog.NewTextHandler(log, nil)),
+		Logger:       slog.New(scrubHandler{slog.NewTextHandler(log, nil), known}),
 		Out:          out,
 	})
+}
+
+// scrubHandler scrubs every message and attribute of a log record
+// (secrets.Scrub): a failed run's error is logged, and the loop goes on.
+type scrubHandler struct {
+	slog.Handler
+	known []string
+}
+
+func (h scrubHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, secrets.ScrubString(r.Message, h.known...), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h scrubHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, secrets.ScrubString(v.String(), h.known...))
+	case slog.KindGroup:
+		var as []any
+		for _, g := range v.Group() {
+			as = append(as, h.attr(g))
+		}
+		return slog.Group(a.Key, as...)
+	case slog.KindAny:
+		return slog.String(a.Key, secrets.ScrubString(fmt.Sprint(v.Any()), h.known...))
+	}
+	return a
+}
+
+func (h scrubHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = h.attr(a)
+	}
+	return scrubHandler{h.Handler.WithAttrs(out), h.known}
+}
+
+func (h scrubHandler) WithGroup(name string) slog.Handler {
+	return scrubHandler{h.Handler.WithGroup(name), h.known}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gitca-dev/gitca/emit"
 	"github.com/gitca-dev/gitca/plan"
+	"github.com/gitca-dev/gitca/reconcile"
 	"github.com/gitca-dev/gitca/render"
 	"github.com/gitca-dev/gitca/secrets"
 	"github.com/gitca-dev/gitca/state"
@@ -78,7 +80,7 @@ type inputs struct {
 }
 
 // load reads topology, state and any age identity, and computes the plan options.
-func (f *commonFlags) load() (*inputs, error) {
+func (f *commonFlags) load(ctx context.Context) (*inputs, error) {
 	now, err := f.clock()
 	if err != nil {
 		return nil, err
@@ -87,7 +89,12 @@ func (f *commonFlags) load() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := plan.ReadState(f.state)
+	env := secrets.RecipientsFromEnv()
+	rcp := plan.ResolveRecipients(t, env)
+	if err := reconcile.CheckRecipients(rcp, env); err != nil {
+		return nil, err
+	}
+	st, err := plan.ReadStateContext(ctx, f.state)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +102,7 @@ func (f *commonFlags) load() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, secrets.RecipientsFromEnv()), AllowDestroy: f.allowDestroy}, Verify: f.verify}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: rcp, AllowDestroy: f.allowDestroy}, Verify: f.verify}
 	return &inputs{topology: t, state: st, opt: opt, ids: ids}, nil
 }
 
@@ -118,7 +125,7 @@ func newPlanCmd() *cobra.Command {
 			if err := checkOutput(f.output, "text", "json", "yaml", "markdown"); err != nil {
 				return err
 			}
-			in, err := f.load()
+			in, err := f.load(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -185,7 +192,7 @@ key must sign or be carried over.`,
 			if err := checkOutput(f.output, "text", "json", "yaml"); err != nil {
 				return err
 			}
-			in, err := f.load()
+			in, err := f.load(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -193,7 +200,7 @@ key must sign or be carried over.`,
 			if err != nil {
 				return err
 			}
-			if err := emit.Write(f.state, res.Tree); err != nil {
+			if err := emit.WriteContext(cmd.Context(), f.state, res.Tree); err != nil {
 				return fmt.Errorf("writing %s: %w", f.state, err)
 			}
 			if err := printPlan(cmd.OutOrStdout(), res.Plan, f.output, false); err != nil {
