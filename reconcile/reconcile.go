@@ -354,7 +354,7 @@ func (r *Reconciler) proposalUpToDate(ctx context.Context, t *topology.Topology,
 	if err != nil || !ok {
 		return false, err
 	}
-	p, err := render.Plan(t, tree, opt, r.opt.Identities)
+	p, err := render.Plan(ctx, t, tree, opt, r.opt.Identities)
 	if err != nil {
 		return false, err
 	}

@@ -130,7 +130,7 @@ func newPlanCmd() *cobra.Command {
 				return err
 			}
 			// Planning needs no key; one that is set checks what was edited by hand.
-			p, err := render.Plan(in.topology, in.state, in.opt, in.ids)
+			p, err := render.Plan(cmd.Context(), in.topology, in.state, in.opt, in.ids)
 			if err != nil {
 				return err
 			}
