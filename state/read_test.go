@@ -222,6 +222,38 @@ func TestReadPlaintextKeys(t *testing.T) {
 	}
 }
 
+// TestReadPlaintextKeyInAVouchedRecord: an index entry vouches for what gitca
+// wrote, not for the absence of keys (anyone can write an entry; a render
+// writes what the topology says): a key in a record the index vouches for
+// stops the read all the same.
+func TestReadPlaintextKeyInAVouchedRecord(t *testing.T) {
+	k := newTestKey(t)
+	_, key := pemPair(t, "leaf")
+	rec := strings.Replace(string(sealedTLSSecret(t, k)), "        gitca.dev/object:", "        note: |\n            "+strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n            ")+"\n        gitca.dev/object:", 1)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"r.yaml": rec})
+	var o *Object
+	func() {
+		// Read it once without the scan to build the index a forger would.
+		raw := []byte(rec)
+		var err error
+		o, _, err = parseObject("r.yaml", raw, &certMemo{}, nil, false)
+		require.NoError(t, err)
+		require.NotNil(t, o)
+	}()
+	idx, err := BuildIndex([]*Object{o})
+	require.NoError(t, err)
+	writeTree(t, dir, map[string]string{".gitca/index.json": string(idx)})
+	_, err = Read(dir, testOptions)
+	var pe *PlaintextKeysError
+	require.ErrorAs(t, err, &pe)
+	var paths []string
+	for _, f := range pe.Findings {
+		paths = append(paths, f.Path)
+	}
+	assert.Equal(t, []string{".gitca/index.json", "r.yaml"}, paths, "the record, and the index quoting it")
+}
+
 // TestReadUnexpectedContent: what a gitca record does not hold is listed,
 // without decrypting anything.
 func TestReadUnexpectedContent(t *testing.T) {

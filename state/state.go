@@ -228,8 +228,8 @@ func Read(dir string, opt Options) (*State, error) {
 // Nothing in the tree is trusted: a symbolic link or a special file anywhere
 // is an error naming it; a file over secrets.MaxFileSize (the index over
 // MaxIndexSize) or a record over secrets.StateYAMLLimits is an error naming
-// the file and the limit; a private key in plain text in any file the index
-// does not vouch for is a PlaintextKeysError. Every record's summary is
+// the file and the limit; a private key in plain text in any file is a
+// PlaintextKeysError. Every record's summary is
 // derived from its bytes; the index only tells which records gitca wrote
 // as they are (Unvouched, Indexed). Files are read and parsed in parallel,
 // and a cancelled ctx stops the read within a file's time.
@@ -302,17 +302,15 @@ func ReadContext(ctx context.Context, dir string, opt Options) (*State, error) {
 				}
 				if strings.HasSuffix(rel, ".yaml") {
 					r.obj, r.unreadable, r.err = parseObject(rel, r.raw, memo, &lines, false)
-					if r.obj != nil && index != nil {
+					if want, ok := index[rel]; ok && r.obj != nil {
 						line, err := json.Marshal(entryOf(r.obj))
-						r.vouched = err == nil && bytes.Equal(line, index[rel])
+						r.vouched = err == nil && bytes.Equal(line, want)
 					}
 				}
-				// Only what gitca wrote as it is (the index vouches for it,
-				// and its entry matches every byte-derived field) is known
-				// to hold no key in plain text.
-				if !r.vouched {
-					r.findings = scanBytes(r.raw)
-				}
+				// Every file, vouched for or not: an index entry is a claim
+				// anyone can write, and a render writes what the topology
+				// says (an annotation holding a key) without scanning it.
+				r.findings = scanBytes(r.raw)
 			}
 		}()
 	}
