@@ -54,25 +54,8 @@ func FuzzRecordTree(f *testing.F) {
 // hang or a write; a record it accepts has a summary that indexes and reads
 // back as vouched.
 func FuzzRead(f *testing.F) {
-	k := newTestKey(f)
-	rec := sealedTLSSecret(f, k)
-	dir := f.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), rec, 0o644); err != nil {
-		f.Fatal(err)
-	}
-	st, err := Read(dir, testOptions)
-	if err != nil {
-		f.Fatal(err)
-	}
-	idx, err := BuildIndex([]*Object{st.At("r.yaml")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(rec, idx)
-	lie := bytes.Replace(idx, []byte(`"notAfter":"2027`), []byte(`"notAfter":"2099`), 1)
-	f.Add(rec, lie)
-	for _, s := range recordSeeds(f) {
-		f.Add(s, idx)
+	for _, s := range readSeeds(f) {
+		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, record, index []byte) {
 		defer watchdog(t, record, index)()
@@ -106,10 +89,45 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(st.Unvouched, o.Path) && !bytes.Contains(index, line) {
+		vouched := st.Indexed[o.Path]
+		if vouched && !bytes.Contains(index, line) {
 			t.Fatalf("vouched for by an index without its entry")
 		}
+		if st.Indexed != nil && vouched == slices.Contains(st.Unvouched, o.Path) {
+			t.Fatalf("vouched for %v, but listed as unvouched %v", vouched, !vouched)
+		}
 	})
+}
+
+// readSeeds are a record with its index, the index lying, and the hostile
+// records with the same index.
+func readSeeds(tb testing.TB) [][2][]byte {
+	k := newTestKey(tb)
+	rec := sealedTLSSecret(tb, k)
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), rec, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	st, err := Read(dir, testOptions)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o := st.At("r.yaml")
+	o.Path = "clusters/c/pki/secret-x.yaml"
+	idx, err := BuildIndex([]*Object{o})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := [][2][]byte{
+		{rec, idx},
+		{rec, bytes.Replace(idx, []byte(`"notAfter":"2027`), []byte(`"notAfter":"2099`), 1)},
+		{rec, bytes.Replace(idx, []byte(`"path":"`), []byte(`"path":"../../`), 1)},
+		{rec, []byte("{\"version\":1,\"entries\":[\n{\"path\":\"a\\u0022\"}\n]}\n")},
+	}
+	for _, s := range recordSeeds(tb) {
+		out = append(out, [2][]byte{s, idx})
+	}
+	return out
 }
 
 // watchdog fails a fuzz input that takes longer than a hostile file may,
