@@ -157,9 +157,9 @@ type State struct {
 	// parsed on every read, these are the ones whose index entry is missing
 	// or is not what their bytes say.
 	Parsed int
-	// Unvouched lists records whose bytes differ from what the index says gitca
-	// wrote: hand edits or merges. Checks that otherwise look only at what a
-	// run changes look at these too. Empty when there is no index.
+	// Unvouched lists records whose index entry is not what their bytes give:
+	// hand edits, merges, a rewritten index. Checks that otherwise look only
+	// at what a run changes look at these too. Empty when there is no index.
 	Unvouched []string
 	// Indexed lists the paths the index on disk has an entry for, true when
 	// the entry is exactly what the file's bytes give; nil when there is no
@@ -229,10 +229,10 @@ func Read(dir string, opt Options) (*State, error) {
 // is an error naming it; a file over secrets.MaxFileSize (the index over
 // MaxIndexSize) or a record over secrets.StateYAMLLimits is an error naming
 // the file and the limit; a private key in plain text in any file is a
-// PlaintextKeysError. Every record's summary is
-// derived from its bytes; the index only tells which records gitca wrote
-// as they are (Unvouched, Indexed). Files are read and parsed in parallel,
-// and a cancelled ctx stops the read within a file's time.
+// PlaintextKeysError. Every record's summary is derived from its bytes; the
+// index only tells which records gitca wrote as they are (Unvouched,
+// Indexed). Files are read and parsed in parallel, and a cancelled ctx stops
+// the read within a file's time.
 func ReadContext(ctx context.Context, dir string, opt Options) (*State, error) {
 	st := &State{Root: dir, Primary: map[string]*Object{}, Copies: map[string]*Object{}, byPath: map[string]*Object{},
 		Unreadable: map[string]string{}, files: map[string][]byte{}}
@@ -326,6 +326,11 @@ func ReadContext(ctx context.Context, dir string, opt Options) (*State, error) {
 		if r.err != nil {
 			if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
 				return nil, fmt.Errorf("reading state %s: %w", dir, r.err)
+			}
+			var se *SymlinkError
+			var ne *NotRegularError
+			if errors.As(r.err, &se) || errors.As(r.err, &ne) {
+				return nil, fmt.Errorf("reading state %s: %w", dir, r.err) // they name the file
 			}
 			return nil, fmt.Errorf("reading state %s: %s: %w", dir, rel, r.err)
 		}
