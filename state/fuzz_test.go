@@ -89,6 +89,9 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got := appendEntry(nil, entryOf(o)); !bytes.Equal(got, line) {
+			t.Fatalf("appendEntry wrote\n%s\njson.Marshal\n%s", got, line)
+		}
 		vouched := st.Indexed[o.Path]
 		if vouched && !bytes.Contains(index, line) {
 			t.Fatalf("vouched for by an index without its entry")

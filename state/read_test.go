@@ -345,3 +345,20 @@ func TestNewRecordIsWhatReadingSays(t *testing.T) {
 	assert.Equal(t, []any{rec.Name, rec.Namespace, rec.Type}, []any{read.Name, read.Namespace, read.Type})
 	assert.True(t, bytes.Equal(rec.Cert().Raw, read.Cert().Raw))
 }
+
+// TestAppendEntryIsJSON: the index entries a read compares are the bytes
+// json.Marshal writes, so indexes written before keep matching.
+func TestAppendEntryIsJSON(t *testing.T) {
+	nb, na := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 123, time.FixedZone("x", 3600))
+	for _, e := range []indexEntry{
+		{},
+		{Path: "clusters/c/pki/secret-a.yaml", SHA256: "ab", ID: "Certificate/a", Role: "primary"},
+		{Path: "p", Annotations: map[string]string{"b": "2", "a": `{"cn":"A & <B>"}`, "c": "line\nbreak\ttab\x00\x7f"},
+			Recipients: []string{"age1x", "age1y"}, Problems: []string{"tls.crt: x509: \"bad\""}, NotBefore: &nb, NotAfter: &na, AKI: "01", SKI: "02"},
+		{Path: "ü/\u2028/\xff", ID: "Certificate/é", Annotations: map[string]string{}, Recipients: []string{}},
+	} {
+		want, err := json.Marshal(e)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(appendEntry(nil, e)))
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -287,6 +286,7 @@ func ReadContext(ctx context.Context, dir string, opt Options) (*State, error) {
 		go func() {
 			defer wg.Done()
 			var lines []fastLine
+			var line []byte
 			for i := range next {
 				rel := st.Files[i]
 				r := &results[i]
@@ -303,8 +303,8 @@ func ReadContext(ctx context.Context, dir string, opt Options) (*State, error) {
 				if strings.HasSuffix(rel, ".yaml") {
 					r.obj, r.unreadable, r.err = parseObject(rel, r.raw, memo, &lines, false)
 					if want, ok := index[rel]; ok && r.obj != nil {
-						line, err := json.Marshal(entryOf(r.obj))
-						r.vouched = err == nil && bytes.Equal(line, want)
+						line = appendEntry(line[:0], entryOf(r.obj))
+						r.vouched = bytes.Equal(line, want)
 					}
 				}
 				// Every file, vouched for or not: an index entry is a claim
@@ -758,19 +758,8 @@ func newObject(rel string, raw []byte, rec *record, memo *certMemo, keep bool) *
 	if !keep {
 		o.hasCert = len(o.Certs) > 0
 		o.Plain, o.Certs, o.CACerts, o.lazy = nil, nil, nil, true
-		// What is kept must not pin the file's parsed text or DER.
+		// The key ids are slices of the certificate's DER: keep them only.
 		o.AKI, o.SKI = bytes.Clone(o.AKI), bytes.Clone(o.SKI)
-		ann := make(map[string]string, len(o.Annotations))
-		for k, v := range o.Annotations {
-			ann[strings.Clone(k)] = strings.Clone(v)
-		}
-		o.Annotations, o.ID, o.Role = ann, ann[AnnotationObject], ann[AnnotationRole]
-		o.Name, o.Namespace, o.Type = strings.Clone(o.Name), strings.Clone(o.Namespace), strings.Clone(o.Type)
-		for _, l := range [][]string{o.Keys, o.Unexpected, o.Recipients} {
-			for i := range l {
-				l[i] = strings.Clone(l[i])
-			}
-		}
 	}
 	return o
 }
