@@ -366,6 +366,7 @@ var importedPolicies = []policy{
 	{ReasonSpecDrift, ActionRekey, specDrift},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	{ReasonUnexpected, ActionReencrypt, unexpectedContent},
 }
 
 func importWarnings(a *Action, now time.Time) []string {
