@@ -41,7 +41,25 @@ for t in "${targets[@]}"; do
 	echo "==== $pkg $name ($fuzztime)"
 	# New inputs are minimized in at most 200 runs: the default (60s each) on a slow
 	# target stalls the run while it minimizes the seeds.
-	go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime 200x "${parallel[@]}" "$pkg"
+	corpus="$pkg/testdata/fuzz/$name"
+	before=$(find "$corpus" -type f 2>/dev/null | sort)
+	log=$(mktemp)
+	rc=0
+	go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime 200x "${parallel[@]}" "$pkg" 2>&1 | tee "$log" || rc=$?
+	after=$(find "$corpus" -type f 2>/dev/null | sort)
+	if [ "$rc" -ne 0 ]; then
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a
+		# failure (golang/go#75804, fixed in Go 1.27): the run ends with a bare
+		# "context deadline exceeded" and writes no failing input. Only that
+		# exact shape is forgiven; any written input or other message fails.
+		if [ "$before" = "$after" ] && tail -n 5 "$log" | grep -qx '    context deadline exceeded'; then
+			echo "==== $pkg $name: the fuzz coordinator hit golang/go#75804 at the deadline; no input failed"
+		else
+			rm -f "$log"
+			exit "$rc"
+		fi
+	fi
+	rm -f "$log"
 done
 if [ "$missing" -gt 0 ] && [ "${FUZZ_ALLOW_MISSING:-}" != 1 ]; then
 	echo "$missing listed fuzz target(s) missing" >&2
