@@ -117,6 +117,9 @@ func TestGraphDocsPicture(t *testing.T) {
 	require.NoError(t, err)
 	tp := load(t, "kcp")
 	checkSVG(t, tp, draw(t, tp, Options{}, Mermaid), svg)
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "](docs/pki-kcp.svg)", "README.md must show the picture")
 }
 
 // svgNode is a node as Mermaid drew it.
