@@ -147,3 +147,39 @@ func TestDocsRunnable(t *testing.T) {
 	}
 	assert.Positive(t, ran)
 }
+
+// TestReadmeLayoutTable keeps README.md's "Layout of the code" table in step
+// with the packages: a package nobody can find in it is as good as undocumented.
+func TestReadmeLayoutTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "## Layout of the code\n")
+	require.True(t, ok, "README.md has no Layout of the code section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)/?` \\|").FindAllStringSubmatch(section, -1) {
+		listed[strings.TrimSuffix(m[1], "/")] = true
+	}
+	var missing []string
+	err = filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "../.." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		dir, _ := filepath.Rel("../..", filepath.Dir(path))
+		for p := dir; p != "."; p = filepath.Dir(p) {
+			if listed[filepath.ToSlash(p)] {
+				return nil
+			}
+		}
+		missing = append(missing, filepath.ToSlash(dir))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Empty(t, missing, "Go packages missing from README.md's layout table")
+}
