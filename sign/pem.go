@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/gitca-dev/gitca/internal/certpem"
 )
 
 // PEM block types gitca writes or reads.
@@ -119,24 +121,5 @@ func Fingerprint(cert *x509.Certificate) string {
 // skipped so a file that also holds a key or parameters still yields its
 // certificates; data without any certificate is an error.
 func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for n := 1; ; n++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block found")
-	}
-	return certs, nil
+	return certpem.Parse(data, 0)
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitca-dev/gitca/internal/certpem"
 
 	"github.com/gitca-dev/gitca/secrets"
 )
@@ -443,23 +444,15 @@ func (m *certMemo) parseCertsPEM(data string) ([]*x509.Certificate, error) {
 
 func (m *certMemo) parseAnyPEM(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	for n := 1; ; n++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		pc, _ := m.parse(&m.der, string(block.Bytes), func() ([]byte, bool) { return block.Bytes, true })
+	for n, der := range certpem.Blocks(data) {
+		pc, _ := m.parse(&m.der, string(der), func() ([]byte, bool) { return der, true })
 		if pc.err != nil {
 			return nil, fmt.Errorf("PEM block %d: %w", n, pc.err)
 		}
 		certs = append(certs, pc.cert)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block found")
+		return nil, certpem.ErrNone
 	}
 	return certs, nil
 }

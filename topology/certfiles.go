@@ -2,9 +2,9 @@ package topology
 
 import (
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
+
+	"github.com/gitca-dev/gitca/internal/certpem"
 )
 
 // importedCertificate applies, at plan time, the checks the renderer applies
@@ -35,36 +35,11 @@ func (v *validator) importedCertificate(o object, field, p string) {
 // firstCertificate is the renderer's reading of an imported certificate: the
 // first CERTIFICATE block, other blocks skipped.
 func firstCertificate(b []byte) (*x509.Certificate, error) {
-	certs, err := parseCertificates(b, 1)
+	certs, err := certpem.Parse(b, 1)
 	if err != nil {
 		return nil, err
 	}
 	return certs[0], nil
-}
-
-// parseCertificates reads up to max CERTIFICATE blocks (all when max is 0) as
-// the renderer does: other blocks are skipped, a broken certificate is an error.
-func parseCertificates(b []byte, max int) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for n := 1; max == 0 || len(certs) < max; n++ {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d is not a valid certificate: %v", n, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block found")
-	}
-	return certs, nil
 }
 
 // bundleFile checks a TrustBundle's PEM file as the renderer reads it.
@@ -74,7 +49,7 @@ func (v *validator) bundleFile(o object, field, p string) {
 		v.add(o, field, fmt.Sprintf("cannot read %q: %v", p, err), allowedFile)
 		return
 	}
-	if _, err := parseCertificates(b, 0); err != nil {
+	if _, err := certpem.Parse(b, 0); err != nil {
 		v.add(o, field, fmt.Sprintf("%s: %v", p, err), "a PEM file of one or more CERTIFICATE blocks")
 	}
 }
