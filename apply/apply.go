@@ -123,7 +123,9 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 			continue
 		}
 		g.Go(func() error {
-			defer close(done[a.ID])
+			// done is closed on success only: the dependents of a failed object
+			// stop on the cancelled context instead of reporting a missing
+			// issuer ahead of the real error.
 			for _, dep := range ap.deps(a) {
 				select {
 				case <-done[dep]:
@@ -151,6 +153,7 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 				ap.Progress(finished, total)
 			}
 			ap.mu.Unlock()
+			close(done[a.ID])
 			return nil
 		})
 	}
