@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -604,14 +605,21 @@ func (v *validator) deliveries() {
 			all = append(all, target{o, "spec.secret", "Secret", *b.Spec.Secret})
 		}
 	}
-	slices.SortStableFunc(all, func(a, b target) int {
-		if c := comparePos(a.o.origin.Position, b.o.origin.Position); c != 0 {
-			return c
-		}
-		return strings.Compare(a.o.kind+"/"+a.o.name, b.o.kind+"/"+b.o.name)
+	// By position first, so that the later of two writers is the one named; the
+	// order is total (a bundle's ConfigMap and Secret share a position), so an
+	// unstable sort of pointers is enough: with thousands of leafs the stable
+	// sort of the structs themselves, comparing concatenated names, was most
+	// of a no-op plan's topology time.
+	sorted := make([]*target, len(all))
+	for i := range all {
+		sorted[i] = &all[i]
+	}
+	slices.SortFunc(sorted, func(a, b *target) int {
+		return cmp.Or(comparePos(a.o.origin.Position, b.o.origin.Position),
+			strings.Compare(a.o.kind, b.o.kind), strings.Compare(a.o.name, b.o.name), strings.Compare(a.field, b.field))
 	})
-	first := map[string]target{}
-	for _, d := range all {
+	first := map[string]*target{}
+	for _, d := range sorted {
 		if d.ref.Cluster == "" {
 			continue // already reported as missing
 		}
