@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -113,7 +116,8 @@ func (r *Repo) open(ctx context.Context) error {
 		}
 	}
 	err = r.sync(ctx, repo)
-	if err == nil || !reused || errors.Is(err, ErrAuth) || ctx.Err() != nil {
+	var le *LinkError
+	if err == nil || !reused || errors.Is(err, ErrAuth) || errors.As(err, &le) || ctx.Err() != nil {
 		return err
 	}
 	// The clone is damaged beyond what a reset repairs: a crash mid-write
@@ -451,6 +455,12 @@ func (r *Repo) resetToRemote() error {
 	tip, err := r.repo.Reference(r.trackingRef(), true)
 	switch {
 	case err == nil:
+		if err := r.checkLinks(tip.Hash()); err != nil {
+			return err
+		}
+		if err := r.removeLinks(); err != nil {
+			return err
+		}
 		if err := r.repo.Storer.SetReference(plumbing.NewHashReference(branch, tip.Hash())); err != nil {
 			return fmt.Errorf("gitsync: reset %s: %w", branch, err)
 		}
@@ -471,6 +481,107 @@ func (r *Repo) resetToRemote() error {
 		return err
 	}
 	return r.checkDir()
+}
+
+// LinkError is a symbolic link in the part of a commit gitca reads
+// (Source.Dir): the checkout would let the repository's content decide where
+// reads and writes go.
+type LinkError struct {
+	Source Source
+	Commit string
+	Path   string // slash path in the repository
+	Target string
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("gitsync: %s: commit %s: %s is a symbolic link to %q: gitca neither reads nor writes through one; replace it with the file or directory itself", e.Source, e.Commit, e.Path, e.Target)
+}
+
+// maxLinkTarget bounds how much of a link's target an error quotes.
+const maxLinkTarget = 256
+
+// checkLinks refuses a commit that holds a symbolic link under Source.Dir
+// (or on the way to it), before anything of it is checked out. Links
+// elsewhere in the repository (a monorepo's docs) are no concern of gitca's.
+func (r *Repo) checkLinks(commit plumbing.Hash) error {
+	c, err := r.repo.CommitObject(commit)
+	if err != nil {
+		return fmt.Errorf("gitsync: reading commit %s: %w", commit, err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return fmt.Errorf("gitsync: reading the tree of %s: %w", commit, err)
+	}
+	dir := ""
+	for _, part := range strings.Split(r.src.Dir, "/") {
+		if part == "" {
+			continue
+		}
+		dir = path.Join(dir, part)
+		e, err := tree.FindEntry(dir)
+		if err != nil {
+			return nil // Dir does not exist in this commit: nothing to read
+		}
+		if e.Mode == filemode.Symlink {
+			return r.linkError(commit, dir, e.Hash)
+		}
+		if e.Mode != filemode.Dir {
+			return nil // checkDir names a file in the way
+		}
+	}
+	if dir != "" {
+		if tree, err = tree.Tree(dir); err != nil {
+			return fmt.Errorf("gitsync: reading %s of %s: %w", dir, commit, err)
+		}
+	}
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("gitsync: reading the tree of %s: %w", commit, err)
+		}
+		if e.Mode == filemode.Symlink {
+			return r.linkError(commit, path.Join(dir, name), e.Hash)
+		}
+	}
+}
+
+func (r *Repo) linkError(commit plumbing.Hash, p string, blob plumbing.Hash) error {
+	target := "?"
+	if b, err := r.repo.BlobObject(blob); err == nil {
+		if rd, err := b.Reader(); err == nil {
+			buf, _ := io.ReadAll(io.LimitReader(rd, maxLinkTarget))
+			rd.Close()
+			target = string(buf)
+		}
+	}
+	return &LinkError{Source: r.src, Commit: commit.String(), Path: p, Target: target}
+}
+
+// removeLinks deletes every symbolic link in the worktree before a checkout:
+// go-git writes through a link a previous checkout left where the new commit
+// has a directory. The checkout makes the new commit's own links again.
+func (r *Repo) removeLinks() error {
+	err := filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == git.GitDirName && filepath.Dir(p) == r.root {
+			return fs.SkipDir
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return os.Remove(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gitsync: clean worktree: %w", err)
+	}
+	return nil
 }
 
 // checkDir refuses a Source.Dir reached through a symlink: the repository's

@@ -533,10 +533,85 @@ func TestOpenRefusesDirThroughSymlink(t *testing.T) {
 
 	src.Dir = "clusters/prod"
 	_, err = Open(context.Background(), src, t.TempDir(), AuthOptions{})
-	require.ErrorContains(t, err, "is a symlink")
+	require.ErrorContains(t, err, "clusters is a symbolic link to")
 	entries, err := os.ReadDir(outside)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing was created through the link")
+}
+
+// pushTree lands one commit that makes the remote's tree exactly files
+// (content "->target" makes a symbolic link), with the git CLI: go-git
+// itself refuses to stage through some of the links these tests need.
+func pushTree(t *testing.T, bare string, files map[string]string) {
+	t.Helper()
+	work := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-C", work}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.test")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %s: %s", strings.Join(args, " "), out)
+	}
+	git("init", "-q", "-b", "main")
+	git("remote", "add", "origin", bare)
+	if remoteTip(t, bare, "main") != "" {
+		git("fetch", "-q", "origin", "main")
+		git("reset", "-q", "--soft", "origin/main")
+	}
+	for name, content := range files {
+		p := filepath.Join(work, filepath.FromSlash(name))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			require.NoError(t, os.Symlink(target, p))
+			continue
+		}
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", "tree")
+	git("push", "-q", "origin", "HEAD:main")
+}
+
+// TestOpenRefusesLinksInDir: a link anywhere under the source directory
+// fails the checkout before any of it is written, naming the link and its
+// target; links elsewhere in the repository are checked out as they are; and
+// a link a previous checkout left never carries a later one's files out of
+// the clone.
+func TestOpenRefusesLinksInDir(t *testing.T) {
+	src, bare := newRemote(t)
+	outside := t.TempDir()
+	cache := t.TempDir()
+	state := src
+	state.Dir = "state"
+
+	pushTree(t, bare, map[string]string{"state/ca/root.yaml": "root", "state/clusters/prod/pki/secret-web.yaml": "web"})
+	r := openIn(t, state, cache)
+	require.NoError(t, r.Unlock())
+
+	// A link under the state directory, pointing out of the clone.
+	pushTree(t, bare, map[string]string{"state/ca/root.yaml": "root", "state/clusters/prod/pki": "->" + outside})
+	_, err := Open(context.Background(), state, cache, AuthOptions{})
+	var le *LinkError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, "state/clusters/prod/pki", le.Path)
+	assert.Contains(t, err.Error(), "state/clusters/prod/pki is a symbolic link to")
+
+	// Outside the state directory a link is the repository's business...
+	pushTree(t, bare, map[string]string{"state/ca/root.yaml": "root", "docs": "->" + outside})
+	r = openIn(t, state, cache)
+	fi, err := os.Lstat(filepath.Join(r.Root(), "docs"))
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&os.ModeSymlink)
+	require.NoError(t, r.Unlock())
+	// ...and when the next commit makes it a directory, its files land in the clone.
+	pushTree(t, bare, map[string]string{"state/ca/root.yaml": "root", "docs/victim": "written through a link?"})
+	r = openIn(t, state, cache)
+	b, err := os.ReadFile(filepath.Join(r.Root(), "docs", "victim"))
+	require.NoError(t, err)
+	assert.Equal(t, "written through a link?", string(b))
+	entries, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was written through a link")
 }
 
 func TestOpenMissingRemoteFails(t *testing.T) {

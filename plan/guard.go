@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gitca-dev/gitca/state"
 	"github.com/gitca-dev/gitca/topology"
 )
 
@@ -70,4 +71,43 @@ func kindList() string {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ", ")
+}
+
+// guardCARecords stops a plan that would replace a CA whose record exists
+// but cannot be read (a file at its path that is not its record, or a
+// damaged one): a new root silently made over it would end the trust of
+// everything the old one signed, and a new key for an intermediate would
+// end its chain. A person decides: restore the record, or delete it.
+func (p *Plan) guardCARecords(st *state.State) error {
+	var errs []string
+	for _, a := range p.Objects {
+		if a.Kind != KindCA || a.Action == ActionDelete {
+			continue
+		}
+		path := a.Desired.Path
+		switch {
+		case a.Stored == nil && st.Has(path):
+			why := "it is not a gitca record"
+			if u := st.Unreadable[path]; u != "" {
+				why = "it cannot be read: " + u
+			} else if o := st.At(path); o != nil {
+				why = "it is the record of " + o.ID
+			}
+			errs = append(errs, fmt.Sprintf("%s: the record of %s exists, but %s", path, a.ID, why))
+		case a.Stored != nil:
+			var damage []string
+			for _, r := range a.Reasons {
+				if r.Code == ReasonDamaged {
+					damage = append(damage, r.Detail)
+				}
+			}
+			if len(damage) > 0 {
+				errs = append(errs, fmt.Sprintf("%s: the record of %s is damaged: %s", a.Stored.Path, a.ID, strings.Join(damage, "; ")))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("refusing to replace a CA whose record cannot be read (a new key would end the trust of everything it signed); restore the record from the repository's history, or delete it to make a new CA:\n  %s", strings.Join(errs, "\n  "))
 }

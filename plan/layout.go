@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -44,6 +45,11 @@ var StateOptions = state.Options{
 
 // ReadState reads a state tree's public material with this layout.
 func ReadState(dir string) (*state.State, error) { return state.Read(dir, StateOptions) }
+
+// ReadStateContext is ReadState, stopped by ctx (a shutdown signal).
+func ReadStateContext(ctx context.Context, dir string) (*state.State, error) {
+	return state.ReadContext(ctx, dir, StateOptions)
+}
 
 // Layout says where each thing of a topology lives in the state tree. Paths
 // are slash-separated and relative to the state root.

@@ -187,6 +187,9 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 	if err := p.planObjects(st); err != nil {
 		return nil, err
 	}
+	if err := p.guardCARecords(st); err != nil {
+		return nil, err
+	}
 	p.planDeletes(st)
 	p.planCRLs(st)
 	p.revocationNotes()
@@ -354,6 +357,9 @@ func copyStale(st *state.State, d *Desired, r Recipients) bool {
 	if len(c.Problems) > 0 {
 		return true
 	}
+	if damage, extra := recordContent(c, d, true); len(damage)+len(extra) > 0 {
+		return true
+	}
 	want := r.ForCluster(d.Copy.Cluster)
 	return len(c.Recipients) > 0 && len(want) > 0 && !equalStrings(c.Recipients, want)
 }
@@ -427,6 +433,7 @@ var importedPolicies = []policy{
 	{ReasonSpecDrift, ActionRekey, specDrift},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	{ReasonUnexpected, ActionReencrypt, unexpectedContent},
 }
 
 func importWarnings(a *Action, now time.Time) []string {

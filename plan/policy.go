@@ -3,6 +3,8 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ const (
 	ReasonTargetChanged     = "target-changed"
 	ReasonUnknownRecipients = "recipients-unknown"
 	ReasonMemberChanged     = "member-changed"
+	ReasonUnexpected        = "unexpected-content"
 
 	// Reasons a derived file (not a record) changes.
 	ReasonCASigned       = "ca-signed"       // a CA it holds gets a new certificate in this run
@@ -82,6 +85,7 @@ var certPolicies = []policy{
 	{ReasonIssuerRenewed, ActionUpdateChain, issuerRenewed},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	{ReasonUnexpected, ActionReencrypt, unexpectedContent},
 	rotationPolicies[0], rotationPolicies[1], rotationPolicies[2], rotationPolicies[3], rotationPolicies[4],
 }
 
@@ -92,6 +96,7 @@ var keyPairPolicies = []policy{
 	{ReasonSpecDrift, ActionRekey, keyDrift},
 	{ReasonMoved, ActionReencrypt, moved},
 	{ReasonRecipients, ActionReencrypt, recipientsChanged},
+	{ReasonUnexpected, ActionReencrypt, unexpectedContent},
 	rotationPolicies[0], rotationPolicies[1], rotationPolicies[3], rotationPolicies[4],
 	{ReasonVerifyList, ActionUpdateChain, rotationVerifyList},
 }
@@ -119,10 +124,123 @@ func damaged(in policyInput) []Reason {
 	if in.o.Annotations[state.AnnotationSpec] == "" {
 		out = append(out, Reason{Code: ReasonDamaged, Detail: "no readable " + state.AnnotationSpec + " annotation"})
 	}
+	damage, _ := recordContent(in.o, in.d, in.o.Role == state.RoleCopy)
+	for _, d := range damage {
+		out = append(out, Reason{Code: ReasonDamaged, Detail: d})
+	}
 	// A chain that no longer verifies shows as an authority key id that is not the
 	// issuer's: issuerRekeyed names it. Comparing key ids rather than verifying
 	// signatures keeps a no-op plan over ten thousand certificates cheap.
 	return out
+}
+
+// unexpectedContent: what gitca does not write — a value under another
+// stringData key, a data: map, labels or annotations the topology does not
+// declare, sops keys other than age (another recipient), another type — is
+// rewritten away, the key and certificate kept.
+func unexpectedContent(in policyInput) []Reason {
+	if in.o == nil {
+		return nil
+	}
+	_, extra := recordContent(in.o, in.d, false)
+	if len(extra) == 0 {
+		return nil
+	}
+	return []Reason{{Code: ReasonUnexpected, Detail: listSome(extra, 5)}}
+}
+
+// gitcaAnnotations are the annotations RecordAnnotations writes; any other
+// must be the topology object's own.
+var gitcaAnnotations = []string{state.AnnotationObject, state.AnnotationRole, state.AnnotationSpec, state.AnnotationSpecHash,
+	state.AnnotationIssuer, state.AnnotationNotAfter, AnnotationContentHash, AnnotationTarget, AnnotationMembers,
+	AnnotationGeneration, AnnotationRotationPhase, AnnotationRotationSince, AnnotationRotationRole, AnnotationRotationOther, AnnotationRetiredAt}
+
+// recordContent compares a record's Secret with what gitca writes for d (its
+// delivered copy with copy): damage is what makes its key or certificate
+// unusable or the record another's (a missing key, another Secret's name),
+// extra is what a rewrite removes or restores.
+func recordContent(o *state.Object, d *Desired, copy bool) (damage, extra []string) {
+	name, ns := d.Secret.Name, d.Secret.Namespace
+	switch {
+	case copy && d.Copy != nil:
+		name, ns = d.Copy.Name, d.Copy.Namespace
+	case d.Kind == KindCA:
+		name, ns = d.Name, ""
+	}
+	sameName := o.Name == name
+	if d.Kind == KindCA && !copy {
+		// A CA's generation records change places through a rotation (the
+		// next generation's record becomes the signing one) and keep their
+		// Secret's name: any generation of the same CA is its own.
+		sameName = generationBase(o.Name) == generationBase(name)
+	}
+	if !sameName || o.Namespace != ns {
+		damage = append(damage, fmt.Sprintf("it is Secret %s, not %s: another object's record, or two records for one Secret", nsName(o.Namespace, o.Name), nsName(ns, name)))
+	}
+	typ, keys := "kubernetes.io/tls", []string{"ca.crt", "tls.crt", "tls.key"}
+	var optional []string // written only in some phases
+	switch d.Kind {
+	case KindKeyPair:
+		typ, keys = "Opaque", []string{"tls.key", "tls.pub"}
+		optional = []string{KeyVerifyList, KeyJWKS, KeyNext, KeyPrevious, KeyRetired}
+	case KindKubeconfig:
+		typ, keys = "Opaque", []string{"ca.crt", "kubeconfig", "tls.crt"}
+	case KindMergedKubeconfig:
+		typ, keys = "Opaque", []string{"kubeconfig"}
+	case KindCA:
+		if d.CA != nil && d.CA.Spec.Import != nil && d.CA.Spec.Import.Key == "" {
+			keys = []string{"ca.crt", "tls.crt"} // an offline root, recorded for trust only
+		}
+	}
+	if o.Type != typ {
+		extra = append(extra, fmt.Sprintf("type %s (not %s)", orNone(o.Type), typ))
+	}
+	for _, k := range keys {
+		if slices.Contains(o.Keys, k) {
+			continue
+		}
+		if k == "tls.key" || k == "kubeconfig" {
+			damage = append(damage, "no stringData."+k+": the private key is gone")
+		} else if k != "tls.crt" { // damaged says "no certificate in tls.crt"
+			extra = append(extra, "no stringData."+k)
+		}
+	}
+	for _, k := range o.Keys {
+		if !slices.Contains(keys, k) && !slices.Contains(optional, k) {
+			extra = append(extra, "stringData."+k)
+		}
+	}
+	for k, v := range o.Annotations {
+		if slices.Contains(gitcaAnnotations, k) {
+			continue
+		}
+		if want, ok := d.Annotations[k]; !ok || want != v {
+			extra = append(extra, "annotation "+k)
+		}
+	}
+	for k := range d.Annotations {
+		// gitca's own (a rotation's phase) come and go with the plan's steps.
+		if _, ok := o.Annotations[k]; !ok && !slices.Contains(gitcaAnnotations, k) {
+			extra = append(extra, "no annotation "+k)
+		}
+	}
+	extra = append(extra, o.Unexpected...)
+	sort.Strings(extra)
+	return damage, extra
+}
+
+// generationBase is a CA generation record's Secret name without its
+// generation suffix (demo-ca@next → demo-ca).
+func generationBase(name string) string {
+	base, _, _ := strings.Cut(name, "@")
+	return base
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
 }
 
 // specDrift compares the stored normalized spec field by field and names each difference.

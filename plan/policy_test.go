@@ -36,11 +36,14 @@ func testCert(t *testing.T, nb, na time.Time, ski, aki []byte) *x509.Certificate
 
 func leafDesired(sh Shape) *Desired {
 	return &Desired{ID: "Certificate/web", Kind: KindCert, Name: "web", Shape: sh, RenewBefore: 30 * 24 * time.Hour,
-		Rotation: "Never", Path: "clusters/c/default/secret-web.yaml", Recipients: []string{"age1a"}}
+		Rotation: "Never", Path: "clusters/c/default/secret-web.yaml", Recipients: []string{"age1a"},
+		Secret: Delivery{Cluster: "c", Namespace: "default", Name: "web", Path: "clusters/c/default/secret-web.yaml"}}
 }
 
+// stored is the record gitca would have written for leafDesired.
 func stored(sh Shape, c *x509.Certificate) *state.Object {
 	o := &state.Object{ID: "Certificate/web", Path: "clusters/c/default/secret-web.yaml", Recipients: []string{"age1a"},
+		Name: "web", Namespace: "default", Type: "kubernetes.io/tls", Keys: []string{"ca.crt", "tls.crt", "tls.key"},
 		Annotations: map[string]string{state.AnnotationSpec: sh.JSON()}}
 	if c != nil {
 		o.Certs = []*x509.Certificate{c}
@@ -48,6 +51,8 @@ func stored(sh Shape, c *x509.Certificate) *state.Object {
 	}
 	return o
 }
+
+func edited(o *state.Object, f func(*state.Object)) *state.Object { f(o); return o }
 
 var baseShape = Shape{Issuer: "ca", CommonName: "web", Profile: "server", DNSNames: []string{"a.example"}, KeyAlgorithm: "ECDSA-P256", Validity: "8760h"}
 
@@ -85,7 +90,7 @@ func TestPolicies(t *testing.T) {
 			o.Problems = []string{"not sealed: no sops metadata"}
 			return o
 		}()}, []string{"damaged:not sealed: no sops metadata"}},
-		{"damaged/no spec annotation", damaged, policyInput{d: leafDesired(baseShape), o: &state.Object{Certs: []*x509.Certificate{cert}, Annotations: map[string]string{}}},
+		{"damaged/no spec annotation", damaged, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) { o.Annotations = map[string]string{} })},
 			[]string{"damaged:no readable gitca.dev/spec annotation"}},
 		{"damaged/healthy", damaged, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert)}, nil},
 
@@ -130,6 +135,29 @@ func TestPolicies(t *testing.T) {
 			[]string{"recipients-changed:1 → 2 age recipients"}},
 		{"recipients/unknown at plan time", recipientsChanged, policyInput{d: func() *Desired { d := leafDesired(baseShape); d.Recipients = nil; return d }(), o: stored(baseShape, cert)}, nil},
 		{"recipients/same", recipientsChanged, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert)}, nil},
+
+		{"damaged/another Secret's record", damaged, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) { o.Name = "db" })},
+			[]string{"damaged:it is Secret default/db, not default/web: another object's record, or two records for one Secret"}},
+		{"damaged/no key", damaged, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) { o.Keys = []string{"ca.crt", "tls.crt"} })},
+			[]string{"damaged:no stringData.tls.key: the private key is gone"}},
+		{"unexpected/none", unexpectedContent, policyInput{d: leafDesired(baseShape), o: stored(baseShape, cert)}, nil},
+		{"unexpected/extra value", unexpectedContent, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) {
+			o.Keys = append(o.Keys, "foo")
+		})}, []string{"unexpected-content:stringData.foo"}},
+		{"unexpected/type, data, foreign recipient", unexpectedContent, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) {
+			o.Type, o.Unexpected = "Opaque", []string{"data", "sops.pgp"}
+		})}, []string{"unexpected-content:data, sops.pgp, type Opaque (not kubernetes.io/tls)"}},
+		{"unexpected/annotations", unexpectedContent, policyInput{d: func() *Desired {
+			d := leafDesired(baseShape)
+			d.Annotations = map[string]string{"team": "a", "gone": "x"}
+			return d
+		}(), o: edited(stored(baseShape, cert), func(o *state.Object) {
+			o.Annotations["team"] = "b"
+			o.Annotations["kustomize.toolkit.fluxcd.io/reconcile"] = "disabled"
+		})}, []string{"unexpected-content:annotation kustomize.toolkit.fluxcd.io/reconcile, annotation team, no annotation gone"}},
+		{"unexpected/missing ca.crt is restored", unexpectedContent, policyInput{d: leafDesired(baseShape), o: edited(stored(baseShape, cert), func(o *state.Object) {
+			o.Keys = []string{"tls.crt", "tls.key"}
+		})}, []string{"unexpected-content:no stringData.ca.crt"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

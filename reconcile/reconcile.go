@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -327,11 +329,15 @@ func LoadTopology(ctx context.Context, dir, where string) (*topology.Topology, e
 func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead string, st *gitsync.Repo, now time.Time, res *Result) error {
 	o := r.opt
 	res.Plan, res.Commit, res.pushStarted, res.UpToDate = nil, "", false, false
-	tree, err := plan.ReadState(st.Dir())
+	tree, err := plan.ReadStateContext(ctx, st.Dir())
 	if err != nil {
 		return err
 	}
-	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, o.Recipients), AllowDestroy: o.AllowDestroy}, Verify: o.Verify}
+	rcp := plan.ResolveRecipients(t, o.Recipients)
+	if err := CheckRecipients(rcp, o.Recipients); err != nil {
+		return err
+	}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: rcp, AllowDestroy: o.AllowDestroy}, Verify: o.Verify}
 	base := "none"
 	if h, ok := st.Head(); ok {
 		base = h.String()
@@ -358,15 +364,15 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if out.Tree.Empty() {
 		return nil
 	}
-	if err := emit.Write(st.Dir(), out.Tree); err != nil {
+	if err := emit.WriteContext(ctx, st.Dir(), out.Tree); err != nil {
 		return stageError{ReasonRender, fmt.Errorf("writing the state tree: %w", err)}
 	}
-	if err := checkConverged(t, st.Dir(), opt.Options); err != nil {
+	if err := checkConverged(ctx, t, st.Dir(), opt.Options); err != nil {
 		return stageError{ReasonNotConverged, err}
 	}
 	// The whole worktree, not only what this run wrote: a hand-committed key
 	// or a renderer bug must not reach the remote through us either.
-	findings, err := state.ScanPlaintextKeys(st.Root())
+	findings, err := state.ScanPlaintextKeysContext(ctx, st.Root())
 	if err != nil {
 		return err
 	}
@@ -428,7 +434,7 @@ func (r *Reconciler) proposalUpToDate(ctx context.Context, t *topology.Topology,
 	if err != nil || !ok {
 		return false, err
 	}
-	p, err := render.Plan(t, tree, opt, r.opt.Identities)
+	p, err := render.Plan(ctx, t, tree, opt, r.opt.Identities)
 	if err != nil {
 		return false, err
 	}
@@ -468,8 +474,8 @@ func planDigest(p *plan.Plan) string {
 // plans again: anything but "nothing to do" means the tree is not what the
 // renderer meant to write (a damaged file, a renderer bug), and committing it
 // would make every following run commit again.
-func checkConverged(t *topology.Topology, dir string, opt plan.Options) error {
-	tree, err := plan.ReadState(dir)
+func checkConverged(ctx context.Context, t *topology.Topology, dir string, opt plan.Options) error {
+	tree, err := plan.ReadStateContext(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("reading back the rendered tree: %w", err)
 	}
@@ -486,6 +492,28 @@ func checkConverged(t *topology.Topology, dir string, opt plan.Options) error {
 		left[i] = "  " + l
 	}
 	return fmt.Errorf("refusing to commit: the rendered tree does not converge, a second plan still wants:\n%s", strings.Join(left, "\n"))
+}
+
+// CheckRecipients refuses a value in a recipient list that is not a
+// recipient (what ends up there by mistake is often a secret key) before a
+// plan could print it or a commit record it: env is SOPS_AGE_RECIPIENTS, r
+// the lists the plan seals to.
+func CheckRecipients(r plan.Recipients, env []string) error {
+	if err := secrets.CheckRecipients(secrets.EnvAgeRecipients, env); err != nil {
+		return err
+	}
+	if err := secrets.CheckRecipients("Config spec.reconciler.age (or "+secrets.EnvAgeRecipients+")", r.Reconciler); err != nil {
+		return err
+	}
+	if err := secrets.CheckRecipients("Config spec.reconciler.breakGlass", r.BreakGlass); err != nil {
+		return err
+	}
+	for _, c := range slices.Sorted(maps.Keys(r.Clusters)) {
+		if err := secrets.CheckRecipients("Config spec.clusters "+c+" recipients", r.Clusters[c]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CommitMessage is "gitca: <summary>", then one line per file the commit

@@ -88,10 +88,10 @@ func TestCheckConverged(t *testing.T) {
 	res, err := render.Render(t.Context(), topo, st, render.Options{Options: opt}, nil, rand.Reader)
 	require.NoError(t, err)
 	require.NoError(t, emit.Write(dir, res.Tree))
-	require.NoError(t, checkConverged(topo, dir, opt))
+	require.NoError(t, checkConverged(t.Context(), topo, dir, opt))
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "clusters", "prod", "pki", "secret-web.yaml")))
-	err = checkConverged(topo, dir, opt)
+	err = checkConverged(t.Context(), topo, dir, opt)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not converge")
 	assert.Contains(t, err.Error(), "create clusters/prod/pki/secret-web.yaml: create (Certificate/web); missing")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gitca-dev/gitca/apply"
 	"github.com/gitca-dev/gitca/emit"
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/topology"
@@ -122,10 +123,11 @@ func appendSecondSecret(t *testing.T, e *env) {
 	require.NoError(t, os.WriteFile(f, append(b, []byte("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: client\n  namespace: pki\n")...), 0o644))
 }
 
-// TestRenderRefusesAnOverlayThatDoesNotBuild: a hand edit the plan cannot see
-// (no identity to open the record) stops the run before any file is written,
-// and the error names the overlay.
-func TestRenderRefusesAnOverlayThatDoesNotBuild(t *testing.T) {
+// TestRenderSeesASecondDocumentWithoutAnIdentity: a second object appended
+// to a record (kustomize would apply it too) is damage the plan names from
+// the public parts alone; a render that would need a key to repair it stops
+// before any file is written.
+func TestRenderSeesASecondDocumentWithoutAnIdentity(t *testing.T) {
 	e := newEnv(t, "testdata/basic")
 	e.run(t0, &e.ids)
 	appendSecondSecret(t, e)
@@ -133,10 +135,15 @@ func TestRenderRefusesAnOverlayThatDoesNotBuild(t *testing.T) {
 	e.edit("config.yaml", "namespace: pki", "namespace: pki\n---\napiVersion: gitca.dev/v1alpha1\nkind: TrustBundle\nmetadata: {name: extra}\nspec:\n  sources: [{ca: root}]\n  configMap: {cluster: prod}")
 	before := e.snapshot()
 	_, err := e.tryRun(t0.Add(time.Hour), nil)
-	var oe *emit.OverlayError
-	require.True(t, errors.As(err, &oe), "%v", err)
-	assert.Equal(t, "clusters/prod", oe.Dir)
+	require.ErrorIs(t, err, apply.ErrNeedIdentity)
 	assert.Empty(t, changedFiles(before, e.snapshot()), "a refused run writes nothing")
+	topo, err := topology.Load(e.topo)
+	require.NoError(t, err)
+	st, err := plan.ReadState(e.state)
+	require.NoError(t, err)
+	p, err := plan.Make(topo, st, plan.Options{Now: t0.Add(time.Hour), Recipients: plan.ResolveRecipients(topo, []string{e.recipient})})
+	require.NoError(t, err)
+	assert.Equal(t, []plan.Reason{{Code: plan.ReasonDamaged, Detail: "2 YAML documents, where a record is one Secret"}}, p.Action("Certificate/client").Reasons)
 }
 
 // TestRenderRepairsARecordEditedByHand: with an identity, the same hand edit
@@ -148,7 +155,7 @@ func TestRenderRepairsARecordEditedByHand(t *testing.T) {
 	res := e.run(t0.Add(time.Hour), &e.ids)
 	a := res.Plan.Action("Certificate/client")
 	assert.Equal(t, plan.ActionRekey, a.Action)
-	assert.Equal(t, []plan.Reason{{Code: plan.ReasonDamaged, Detail: "sops MAC mismatch: edited without re-sealing"}}, a.Reasons)
+	assert.Equal(t, []plan.Reason{{Code: plan.ReasonDamaged, Detail: "2 YAML documents, where a record is one Secret"}}, a.Reasons)
 	assert.Equal(t, map[string]plan.ActionKind{"Certificate/client": plan.ActionRekey}, nonKeep(res.Plan))
 	again := e.run(t0.Add(time.Hour), &e.ids)
 	assert.False(t, again.Plan.Changes(), "repaired")

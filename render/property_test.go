@@ -331,7 +331,7 @@ func checkPlanAgainstRender(t *testing.T, topoDir, stateDir string, now time.Tim
 	opt := Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(top, []string{recipient}), AllowDestroy: true}}
 	st, err := plan.ReadState(stateDir)
 	require.NoError(t, err, where)
-	p, err := Plan(top, st, opt, ids)
+	p, err := Plan(context.Background(), top, st, opt, ids)
 	require.NoError(t, err, where)
 
 	st, err = plan.ReadState(stateDir)
@@ -368,7 +368,7 @@ func checkPlanAgainstRender(t *testing.T, topoDir, stateDir string, now time.Tim
 
 	st, err = plan.ReadState(stateDir)
 	require.NoError(t, err, where)
-	again, err := Plan(top, st, opt, ids)
+	again, err := Plan(context.Background(), top, st, opt, ids)
 	require.NoError(t, err, where)
 	require.False(t, again.Changes(), "%s: a render followed by a plan is not a no-op:\n%s", where, strings.Join(again.Lines(), "\n"))
 }

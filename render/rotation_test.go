@@ -306,7 +306,7 @@ spec:
 	}
 	assert.Subset(t, trustPaths, []string{"clusters/prod/pki/secret-clients.yaml", "clusters/prod/pki/configmap-all-clients.yaml", "clusters/prod/pki/secret-dev.yaml"})
 	// The leaves it issues trust the root: their ca.crt does not change.
-	assert.Equal(t, plan.ActionKeep, res.Plan.Action("Certificate/web").Action)
+	assert.Equal(t, plan.ActionKeep, res.Plan.Action("Certificate/web").Action, "%v", res.Plan.Action("Certificate/web").Reasons)
 }
 
 // TestCARotationDeclaredOnANewCA makes the CA at the declared generation

@@ -38,7 +38,7 @@ type Options struct {
 // Render plans, signs, seals and emits. A plan with nothing to do decrypts
 // nothing and signs nothing (Plan opens only records changed outside gitca).
 func Render(ctx context.Context, t *topology.Topology, st *state.State, opt Options, ids *secrets.Identities, rnd io.Reader) (*Result, error) {
-	p, err := Plan(t, st, opt, ids)
+	p, err := Plan(ctx, t, st, opt, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +62,17 @@ func Render(ctx context.Context, t *topology.Topology, st *state.State, opt Opti
 	}
 	// What Flux or Argo CD could not build is refused before anything is written.
 	if !tree.Empty() && !opt.SkipOverlayCheck {
-		if err := emit.CheckOverlays(p.Layout, st, tree); err != nil {
-			return nil, err
+		// A kustomize build of a large overlay takes minutes and cannot be
+		// stopped; a cancelled run stops waiting for it.
+		done := make(chan error, 1)
+		go func() { done <- emit.CheckOverlays(p.Layout, st, tree) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 	return &Result{Plan: p, Tree: tree}, nil
@@ -72,8 +81,8 @@ func Render(ctx context.Context, t *topology.Topology, st *state.State, opt Opti
 // Plan is plan.Make after apply.Verify: records changed outside gitca are
 // opened first when ids can (all of them with opt.Verify), so that what they
 // hide shows in the plan as damage.
-func Plan(t *topology.Topology, st *state.State, opt Options, ids *secrets.Identities) (*plan.Plan, error) {
-	if err := apply.Verify(st, ids, opt.Verify); err != nil {
+func Plan(ctx context.Context, t *topology.Topology, st *state.State, opt Options, ids *secrets.Identities) (*plan.Plan, error) {
+	if err := apply.VerifyContext(ctx, st, ids, opt.Verify); err != nil {
 		return nil, err
 	}
 	return plan.Make(t, st, opt.Options)

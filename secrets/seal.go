@@ -83,7 +83,9 @@ func sealBranches(branches sops.TreeBranches, recipients []string, at time.Time)
 	for _, r := range rcp {
 		mk, err := sopsage.MasterKeyFromRecipient(r)
 		if err != nil {
-			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+			// Not quoted: a secret key put in a recipient list by mistake
+			// must not reach a log.
+			return nil, CheckRecipients("sealing", rcp)
 		}
 		group = append(group, mk)
 	}
@@ -106,7 +108,8 @@ func sealBranches(branches sops.TreeBranches, recipients []string, at time.Time)
 // shows only the values that changed. ids must open prev. An unchanged
 // plaintext returns prev itself. If the recipient set changed, a new data key
 // is made, so a removed recipient cannot read anything written from now on.
-func Reseal(plain, prev []byte, recipients []string, ids Identities, at time.Time) ([]byte, error) {
+func Reseal(plain, prev []byte, recipients []string, ids Identities, at time.Time) (_ []byte, err error) {
+	defer recoverInto(&err)
 	branches, err := loadPlain(plain)
 	if err != nil {
 		return nil, err
@@ -115,7 +118,8 @@ func Reseal(plain, prev []byte, recipients []string, ids Identities, at time.Tim
 }
 
 // ResealDoc is Reseal for a manifest held as data (see SealDoc).
-func ResealDoc(doc Doc, prev []byte, recipients []string, ids Identities, at time.Time) ([]byte, error) {
+func ResealDoc(doc Doc, prev []byte, recipients []string, ids Identities, at time.Time) (_ []byte, err error) {
+	defer recoverInto(&err)
 	branches, err := docBranches(doc)
 	if err != nil {
 		return nil, err
@@ -156,7 +160,8 @@ type Opened struct {
 }
 
 // OpenSealed decrypts a sealed file with the given identities and verifies its MAC.
-func OpenSealed(sealed []byte, ids Identities) (*Opened, error) {
+func OpenSealed(sealed []byte, ids Identities) (_ *Opened, err error) {
+	defer recoverInto(&err)
 	tree, err := loadSealed(sealed)
 	if err != nil {
 		return nil, err
@@ -196,7 +201,8 @@ func (o *Opened) StringData() map[string]string {
 }
 
 // ResealDoc is the package's ResealDoc with o as the previous file, opened already.
-func (o *Opened) ResealDoc(doc Doc, recipients []string, at time.Time) ([]byte, error) {
+func (o *Opened) ResealDoc(doc Doc, recipients []string, at time.Time) (_ []byte, err error) {
+	defer recoverInto(&err)
 	rcp, err := NormalizeRecipients(recipients)
 	if err != nil {
 		return nil, err
@@ -232,7 +238,8 @@ func sameRecipients(t *sops.Tree, rcp []string) bool {
 // Open decrypts a sealed manifest with the given identities and verifies the
 // MAC. It also opens a file the sops CLI sealed in its binary format (a PEM
 // key kept as `sops -e key.pem`), returning the original bytes.
-func Open(sealed []byte, ids Identities) ([]byte, error) {
+func Open(sealed []byte, ids Identities) (_ []byte, err error) {
+	defer recoverInto(&err)
 	op, err := OpenSealed(sealed, ids)
 	if err != nil {
 		return nil, err
@@ -261,7 +268,12 @@ func loadPlain(plain []byte) (sops.TreeBranches, error) {
 	return branches, nil
 }
 
+// loadSealed parses a sealed file from a repository: bounded (size, YAML
+// limits) because a pull request may have written it.
 func loadSealed(sealed []byte) (*sops.Tree, error) {
+	if len(sealed) > MaxFileSize {
+		return nil, &LimitError{What: "bytes", Got: len(sealed), Limit: MaxFileSize}
+	}
 	if isJSON(sealed) {
 		tree, err := jsonStore.LoadEncryptedFile(sealed)
 		if errors.Is(err, sops.MetadataNotFound) {
@@ -272,7 +284,14 @@ func loadSealed(sealed []byte) (*sops.Tree, error) {
 		}
 		return &tree, nil
 	}
-	branches, err := parseYAML(sealed)
+	docs, err := ParseYAMLLimited(sealed, StateYAMLLimits)
+	if err != nil {
+		return nil, fmt.Errorf("parsing sealed file: %w", err)
+	}
+	branches, err := docBranchesOf(docs)
+	if errors.Is(err, errSlowPath) {
+		branches, err = yamlStore.LoadPlainFile(sealed)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parsing sealed file: %w", err)
 	}
@@ -470,17 +489,26 @@ func parseYAML(in []byte) (sops.TreeBranches, error) {
 
 func fastParseYAML(in []byte) (sops.TreeBranches, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(in))
-	var branches sops.TreeBranches
+	var docs []*yaml.Node
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if err == io.EOF {
-			return branches, nil
+			return docBranchesOf(docs)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if hasComments(&doc) || len(doc.Content) != 1 {
+		docs = append(docs, &doc)
+	}
+}
+
+// docBranchesOf converts parsed documents as the sops YAML store would;
+// errSlowPath when one holds what only the store handles (comments).
+func docBranchesOf(docs []*yaml.Node) (sops.TreeBranches, error) {
+	var branches sops.TreeBranches
+	for _, doc := range docs {
+		if hasComments(doc) || len(doc.Content) != 1 {
 			return nil, errSlowPath
 		}
 		root := doc.Content[0]
@@ -497,6 +525,7 @@ func fastParseYAML(in []byte) (sops.TreeBranches, error) {
 			return nil, errSlowPath
 		}
 	}
+	return branches, nil
 }
 
 func hasComments(n *yaml.Node) bool {

@@ -38,7 +38,7 @@ the node, into /etc/kubernetes.`,
 			if err != nil {
 				return fmt.Errorf("export needs an age identity: %w", err)
 			}
-			st, err := plan.ReadState(stateDir)
+			st, err := plan.ReadStateContext(cmd.Context(), stateDir)
 			if err != nil {
 				return err
 			}

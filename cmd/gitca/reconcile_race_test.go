@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,16 +173,17 @@ func requireConsistentCAs(t testing.TB, st *state.State) {
 	assert.Greater(t, checked, 3, "CA certificates were found beyond their own records")
 }
 
-// TestReconcileCrash kills a reconcile with SIGKILL at random points, 50
-// times: the remote is only ever at the old commit or the one new commit,
-// and the next, uninterrupted run from the same cache converges to what an
-// uninterrupted run against a reference repository produces, without
-// re-signing what was already committed.
+// TestReconcileCrash kills a reconcile with SIGKILL at random points of its
+// run, until 30 kills have landed while it was running (a run that finished
+// before its kill does not count): the remote is only ever at the old commit
+// or the one new commit, and the next, uninterrupted run from the same cache
+// converges to what an uninterrupted run against a reference repository
+// produces, without re-signing what was already committed.
 func TestReconcileCrash(t *testing.T) {
 	if testing.Short() {
-		t.Skip("kills 50 reconciler processes")
+		t.Skip("kills 30 reconciler processes")
 	}
-	const kills = 50
+	const kills, maxRuns = 30, 90
 	topo := newTopology(t, smallTopology(t))
 	state, reference := newBare(t, "state"), newBare(t, "reference")
 	e := newEnv(t)
@@ -194,15 +196,18 @@ func TestReconcileCrash(t *testing.T) {
 	topo.push(t, "add warmup", map[string]string{"warmup.yaml": leafDoc("warmup")})
 	start := time.Now()
 	e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
-	span := time.Since(start) * 5 / 4
+	// A little past the run's end, so that some kills land after the push
+	// (the run no longer being there does not count as a kill).
+	span := time.Since(start) * 13 / 10
 	e.mustRun(t, reconcileArgs(topo.bare, reference, refCache, t0)...)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("killing within %s, seed %d", span, seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
 
-	landed := 0
+	killed, landed := 0, 0
 	before := readState(t, state, "main")
-	for i := range kills {
+	for i := 0; killed < kills; i++ {
+		require.Less(t, i, maxRuns, "only %d of %d runs were still running when killed", killed, i)
 		name := fmt.Sprintf("crash-%02d", i)
 		topoHead := topo.push(t, "add "+name, map[string]string{name + ".yaml": leafDoc(name)})
 		old := tip(t, state, "main")
@@ -212,12 +217,20 @@ func TestReconcileCrash(t *testing.T) {
 		time.Sleep(time.Duration(rng.Int64N(int64(span) + 1)))
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		cut := ok && ws.Signaled() // it was still running: the kill cut it short
+		if cut {
+			killed++
+		}
 
 		if now := tip(t, state, "main"); now != old {
-			landed++
-			assert.Equal(t, old, git(t, state, "rev-parse", now+"^"), "kill %d: the new commit sits on the old one", i)
-			assert.Equal(t, "1", git(t, state, "rev-list", "--count", old+".."+now), "kill %d: one new commit", i)
+			if cut {
+				landed++
+			}
+			assert.Equal(t, old, git(t, state, "rev-parse", now+"^"), "run %d: the new commit sits on the old one", i)
+			assert.Equal(t, "1", git(t, state, "rev-list", "--count", old+".."+now), "run %d: one new commit", i)
 			assert.Equal(t, topoHead, git(t, state, "log", "-1", "--format=%(trailers:key=Gitca-Topology-Commit,valueonly)", now))
+			git(t, state, "fsck", "--strict", "--no-dangling", now)
 		}
 
 		var wg sync.WaitGroup
@@ -225,19 +238,22 @@ func TestReconcileCrash(t *testing.T) {
 		e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
 		wg.Wait()
 
-		require.Equal(t, files(t, reference, "main"), files(t, state, "main"), "kill %d: converged to the reference's files", i)
+		require.Equal(t, files(t, reference, "main"), files(t, state, "main"), "run %d: converged to the reference's files", i)
 		after := readState(t, state, "main")
 		for id, obj := range before.Primary {
 			if obj.Cert() != nil {
 				require.NotNil(t, after.Primary[id], id)
-				assert.Equal(t, obj.Cert().Raw, after.Primary[id].Cert().Raw, "kill %d: %s was committed and is kept", i, id)
+				assert.Equal(t, obj.Cert().Raw, after.Primary[id].Cert().Raw, "run %d: %s was committed and is kept", i, id)
 			}
 		}
 		require.Contains(t, after.Primary, "Certificate/"+name)
+		// The next run finds nothing to do.
+		out := e.mustRun(t, reconcileArgs(topo.bare, state, cache, t0)...)
+		assert.Contains(t, out.stdout, "no changes", "run %d: converged", i)
 		before = after
 	}
 	git(t, state, "fsck", "--strict", "--no-dangling")
 	assert.Empty(t, git(t, state, "log", "--merges", "--oneline", "main"))
 	requireConsistentCAs(t, readState(t, state, "main"))
-	t.Logf("%d of %d killed runs had already pushed", landed, kills)
+	t.Logf("%d kills landed while the run was running; %d of those runs had already pushed", killed, landed)
 }

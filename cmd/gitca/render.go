@@ -90,7 +90,7 @@ func (f *commonFlags) load(cmd *cobra.Command) (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := plan.ReadState(f.state)
+	st, err := plan.ReadStateContext(ctx, f.state)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,11 @@ func (f *commonFlags) load(cmd *cobra.Command) (*inputs, error) {
 	if len(env) == 0 && ids != nil {
 		env = ids.Recipients()
 	}
-	opt := render.Options{Options: plan.Options{Now: now, Recipients: plan.ResolveRecipients(t, env), AllowDestroy: f.allowDestroy}, Verify: f.verify}
+	rcp := plan.ResolveRecipients(t, env)
+	if err := reconcile.CheckRecipients(rcp, env); err != nil {
+		return nil, err
+	}
+	opt := render.Options{Options: plan.Options{Now: now, Recipients: rcp, AllowDestroy: f.allowDestroy}, Verify: f.verify}
 	return &inputs{topology: t, state: st, opt: opt, ids: ids}, nil
 }
 
@@ -132,7 +136,7 @@ func newPlanCmd() *cobra.Command {
 				return err
 			}
 			// Planning needs no key; one that is set checks what was edited by hand.
-			p, err := render.Plan(in.topology, in.state, in.opt, in.ids)
+			p, err := render.Plan(cmd.Context(), in.topology, in.state, in.opt, in.ids)
 			if err != nil {
 				return err
 			}
@@ -204,7 +208,7 @@ key must sign or be carried over.`,
 			if err != nil {
 				return err
 			}
-			if err := emit.Write(f.state, res.Tree); err != nil {
+			if err := emit.WriteContext(cmd.Context(), f.state, res.Tree); err != nil {
 				return fmt.Errorf("writing %s: %w", f.state, err)
 			}
 			if err := printPlan(cmd.OutOrStdout(), res.Plan, f.output, false); err != nil {
