@@ -64,8 +64,8 @@ func (p *Plan) derive(cas CASource) (map[string]*derived, error) {
 	out := map[string]*derived{}
 	sealed := map[string]bool{}
 	for _, a := range p.Objects {
-		if a.Action == ActionDelete || a.Action == ActionWait {
-			continue // a waiting object has no file an overlay could list
+		if a.Action == ActionDelete || a.waitsForCert() {
+			continue // no file an overlay could list yet
 		}
 		sealed[a.Path] = true
 		if a.Desired.Copy != nil {

@@ -261,7 +261,7 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 // kubeconfig's target CA, or a merged kubeconfig's member.
 func (p *Plan) waitBehind(a *Action) {
 	d := a.Desired
-	waits := func(id string) bool { w := p.byID[id]; return w != nil && w.Action == ActionWait }
+	waits := func(id string) bool { return p.byID[id].waitsForCert() }
 	on := ""
 	switch {
 	case d.Shape.Issuer != "" && waits(string(KindCA)+"/"+d.Shape.Issuer):
@@ -283,12 +283,16 @@ func (p *Plan) waitBehind(a *Action) {
 	a.Reasons = []Reason{{Code: ReasonCSRPending, Detail: on + " waits for its certificate"}}
 }
 
+// waitsForCert reports whether an object has no certificate after the
+// run because it waits for one signed offline: it waits, or its request is
+// made in this run.
+func (a *Action) waitsForCert() bool {
+	return a != nil && (a.Action == ActionWait || a.Action == ActionRequest && a.Cert == nil)
+}
+
 // waitingCA reports whether a CA waits for its certificate: trust files
 // leave it out until then.
-func (p *Plan) waitingCA(name string) bool {
-	a := p.CA(name)
-	return a != nil && a.Action == ActionWait
-}
+func (p *Plan) waitingCA(name string) bool { return p.CA(name).waitsForCert() }
 
 // planOfflineFiles lists the request files a run writes, deletes or keeps.
 func (p *Plan) planOfflineFiles(st *state.State, wanted map[string]bool) {
