@@ -59,8 +59,9 @@ func requireKCPBinaries(t *testing.T) KCPBinaries {
 }
 
 // kcpTopology is one root shard with a front-proxy, both on loopback, and
-// kubeconfigs through the proxy for an admin, an ordinary user, and a
-// system:masters user whom the proxy must strip.
+// kubeconfigs through the proxy for two admins (bob is revoked in
+// TestKCPClientCARotation), an ordinary user, and a system:masters user whom
+// the proxy must strip.
 func kcpTopology(kcpPort, proxyPort int) string {
 	return fmt.Sprintf(`apiVersion: gitca.dev/v1alpha1
 kind: Config
@@ -93,6 +94,10 @@ spec:
     kubeconfigs:
       - name: admin
         username: e2e-admin
+        groups: ["system:kcp:admin"]
+        target: {frontProxyRef: {name: fp}}
+      - name: bob
+        username: bob
         groups: ["system:kcp:admin"]
         target: {frontProxyRef: {name: fp}}
       - name: alice
