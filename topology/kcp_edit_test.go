@@ -46,7 +46,7 @@ metadata:
 func TestRemoveKCPKubeconfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, preset, remove, doc string
-		want, err               string
+		want, err                 string
 	}{
 		{name: "first, with its comment", preset: "kcp", remove: "susan", doc: kcpEditDoc,
 			want: `    kubeconfigs:
