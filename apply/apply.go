@@ -36,6 +36,7 @@ type Material struct {
 	Chain []*x509.Certificate // issuers from the direct issuer up to the root (excluded self)
 
 	keys *keyGenerations // a rotating key pair's other keys and verify list
+	csr  []byte          // a CA signed offline: the request that waits for its certificate
 }
 
 // Root is the top of the chain (the certificate itself for a root CA).
@@ -113,12 +114,12 @@ func (ap *Applier) Apply(ctx context.Context) (*Result, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	total, finished := 0, 0
 	for _, a := range ap.Plan.Objects {
-		if a.Action != plan.ActionDelete && a.Action != plan.ActionKeep {
+		if a.Action != plan.ActionDelete && a.Action != plan.ActionKeep && a.Action != plan.ActionWait {
 			total++
 		}
 	}
 	for _, a := range ap.Plan.Objects {
-		if a.Action == plan.ActionDelete {
+		if a.Action == plan.ActionDelete || a.Action == plan.ActionWait {
 			close(done[a.ID])
 			continue
 		}
@@ -226,6 +227,8 @@ func (ap *Applier) applyOne(a *plan.Action) (map[string]*state.Object, error) {
 	switch {
 	case d.Kind == plan.KindCA && d.CA.Spec.Import != nil:
 		err = ap.importCA(a, m)
+	case ap.Plan.OfflineIssued(d) && a.Action != plan.ActionKeep:
+		err = ap.offline(a, m)
 	case d.Kind == plan.KindMergedKubeconfig:
 		// Made from its members, with no key or certificate of its own.
 		ap.setMaterial(a.ID, m)

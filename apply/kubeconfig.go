@@ -129,7 +129,7 @@ func (ap *Applier) targetCerts(d *plan.Desired) ([]*x509.Certificate, error) {
 		return certs, nil
 	}
 	if ap.Plan.Topology.TrustBundle(name) != nil {
-		certs, _, err := plan.BundleCerts(ap.Plan.Topology, name, ap.Plan.Now, ap.trust)
+		certs, _, err := ap.Plan.BundleCerts(name, ap.trust)
 		return certs, err
 	}
 	return nil, fmt.Errorf("spec.target.ca: %s is neither a CertificateAuthority nor a TrustBundle", name)

@@ -78,9 +78,21 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 		primary.Metadata.Name = d.Name
 		// A CA's tls.crt is that CA alone: kcp and its chart use it directly as a
 		// client-CA file, and a parent in there would become a trust anchor.
-		primary.StringData = map[string]string{
-			"tls.crt": string(sign.EncodeCertsPEM(m.Cert)),
-			"ca.crt":  string(sign.EncodeCertsPEM(ap.caCerts(d, m)...)),
+		// A CA signed offline has none while its request waits.
+		primary.StringData = map[string]string{}
+		if m.Cert != nil {
+			primary.StringData["tls.crt"] = string(sign.EncodeCertsPEM(m.Cert))
+			primary.StringData["ca.crt"] = string(sign.EncodeCertsPEM(ap.caCerts(d, m)...))
+		}
+		if len(m.csr) > 0 {
+			primary.StringData[plan.KeyCSR] = string(m.csr)
+		}
+		crl, err := ap.crl(a, m)
+		if err != nil {
+			return nil, err
+		}
+		if crl != "" {
+			primary.StringData[plan.KeyCRL] = crl
 		}
 		// An offline root (imported without its key) is recorded for trust only.
 		if keyPEM != nil {
@@ -142,7 +154,9 @@ func (ap *Applier) renderFiles(a *plan.Action, m *Material) (map[string]*state.O
 		return nil, fmt.Errorf("sealing %s: %w", d.Path, err)
 	}
 	files[d.Path] = rec
-	if d.Copy != nil {
+	maps.Copy(files, ap.requestFile(a, m))
+	// A request is no CA a cluster can use: its copy follows the certificate.
+	if d.Copy != nil && a.Action != plan.ActionRequest {
 		cp := *primary
 		cp.Metadata.Name, cp.Metadata.Namespace = d.Copy.Name, d.Copy.Namespace
 		cp.Metadata.Annotations = objectAnnotations(d, m, state.RoleCopy)

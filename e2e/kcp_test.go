@@ -59,8 +59,9 @@ func requireKCPBinaries(t *testing.T) KCPBinaries {
 }
 
 // kcpTopology is one root shard with a front-proxy, both on loopback, and
-// kubeconfigs through the proxy for an admin, an ordinary user, and a
-// system:masters user whom the proxy must strip.
+// kubeconfigs through the proxy for two admins (bob is revoked in
+// TestKCPClientCARotation), an ordinary user, and a system:masters user whom
+// the proxy must strip.
 func kcpTopology(kcpPort, proxyPort int) string {
 	return fmt.Sprintf(`apiVersion: gitca.dev/v1alpha1
 kind: Config
@@ -95,6 +96,10 @@ spec:
         username: e2e-admin
         groups: ["system:kcp:admin"]
         target: {frontProxyRef: {name: fp}}
+      - name: bob
+        username: bob
+        groups: ["system:kcp:admin"]
+        target: {frontProxyRef: {name: fp}}
       - name: alice
         username: alice
         groups: ["dev"]
@@ -112,9 +117,11 @@ spec:
 // kcpPKI renders the topology and writes what the processes read into dir,
 // one directory per Secret, as a Secret volume would: <secret>/tls.crt, tls.key, ca.crt, kubeconfig.
 type kcpPKI struct {
-	dir   string
-	state string
-	ids   secrets.Identities
+	dir       string
+	state     string
+	topology  string
+	recipient string
+	ids       secrets.Identities
 }
 
 // caKey opens a CA's record under the state's ca/ and returns its certificate and key.
@@ -147,43 +154,60 @@ func (p kcpPKI) caKey(t *testing.T, name string) (*x509.Certificate, crypto.Sign
 
 func (p kcpPKI) file(secret, key string) string { return filepath.Join(p.dir, secret, key) }
 
+// renderKCPPKI writes kcpTopology and renders it.
 func renderKCPPKI(t *testing.T, kcpPort, proxyPort int) kcpPKI {
 	t.Helper()
 	base := t.TempDir()
-	topo := filepath.Join(base, "topology")
-	state := filepath.Join(base, "state")
-	if err := os.MkdirAll(topo, 0o755); err != nil {
+	p := kcpPKI{dir: filepath.Join(base, "secrets"), state: filepath.Join(base, "state"), topology: filepath.Join(base, "topology")}
+	if err := os.MkdirAll(p.topology, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(topo, "kcp.yaml"), []byte(kcpTopology(kcpPort, proxyPort)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(p.topology, "kcp.yaml"), []byte(kcpTopology(kcpPort, proxyPort)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	id, rcp, err := secrets.GenerateAgeKey(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := secrets.ParseIdentities(bytes.NewReader(id))
+	if p.ids, err = secrets.ParseIdentities(bytes.NewReader(id)); err != nil {
+		t.Fatal(err)
+	}
+	p.recipient = rcp
+	p.render(t)
+	return p
+}
+
+// render runs one render of the topology as it now is, on the real clock
+// (the processes check the certificates against it), and hands the overlay
+// to the processes.
+func (p kcpPKI) render(t *testing.T) *plan.Plan {
+	t.Helper()
+	top, err := topology.Load(p.topology)
 	if err != nil {
 		t.Fatal(err)
 	}
-	top, err := topology.Load(topo)
+	st, err := plan.ReadState(p.state)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := plan.ReadState(state)
+	opt := render.Options{Options: plan.Options{Now: time.Now(), Recipients: plan.ResolveRecipients(top, []string{p.recipient})}}
+	res, err := render.Render(context.Background(), top, st, opt, &p.ids, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(context.Background(), top, st, render.Options{Options: plan.Options{Now: time.Now(), Recipients: plan.ResolveRecipients(top, []string{rcp})}}, &ids, rand.Reader)
-	if err != nil {
+	if err := emit.Write(p.state, res.Tree); err != nil {
 		t.Fatal(err)
 	}
-	if err := emit.Write(state, res.Tree); err != nil {
-		t.Fatal(err)
-	}
-	// Unseal the overlay the way Flux would, into one directory per Secret.
-	p := kcpPKI{dir: filepath.Join(base, "secrets"), state: state, ids: ids}
-	nsDir := filepath.Join(state, "clusters", "e2e", "kcp")
+	p.unseal(t)
+	return res.Plan
+}
+
+// unseal decrypts the overlay the way Flux would, into one directory per
+// Secret. Each file is replaced by a rename, as a Secret volume's are: a
+// process that reloads on change never reads half a file.
+func (p kcpPKI) unseal(t *testing.T) {
+	t.Helper()
+	nsDir := filepath.Join(p.state, "clusters", "e2e", "kcp")
 	entries, err := os.ReadDir(nsDir)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +219,7 @@ func renderKCPPKI(t *testing.T, kcpPort, proxyPort int) kcpPKI {
 		}
 		plain := raw
 		if bytes.Contains(raw, []byte("\nsops:")) {
-			if plain, err = secrets.Open(raw, ids); err != nil {
+			if plain, err = secrets.Open(raw, p.ids); err != nil {
 				t.Fatalf("%s: %v", e.Name(), err)
 			}
 		}
@@ -211,12 +235,18 @@ func renderKCPPKI(t *testing.T, kcpPort, proxyPort int) kcpPKI {
 			t.Fatal(err)
 		}
 		for k, v := range doc.StringData {
-			if err := os.WriteFile(filepath.Join(d, k), []byte(v), 0o600); err != nil {
+			if old, err := os.ReadFile(filepath.Join(d, k)); err == nil && string(old) == v {
+				continue // unchanged: no event for a watcher
+			}
+			tmp := filepath.Join(d, "."+k+".tmp")
+			if err := os.WriteFile(tmp, []byte(v), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(d, k)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return p
 }
 
 // kubeconfigFile writes a kubeconfig for a client certificate Secret (the
@@ -346,6 +376,120 @@ func pemFile(t *testing.T, path string) []byte {
 	return b
 }
 
+// startKCPShard starts etcd and the root shard with what the kcp preset
+// rendered into p, on 127.0.0.1:port, its external URL proxyURL (the
+// front-proxy), and waits until /readyz is ok for the admin kubeconfig's
+// system:admin user.
+func startKCPShard(t *testing.T, bins KCPBinaries, p kcpPKI, port int, proxyURL string) (string, *Process) {
+	t.Helper()
+	const ip = "127.0.0.1"
+	// etcd with the chart's etcd certificates: clients must hold a
+	// certificate of kcp-etcd-client-ca, peers one of kcp-etcd-peer-ca.
+	etcdDir := filepath.Join(p.dir, "etcd-layout")
+	for dst, src := range map[string]string{
+		"etcd/ca.crt": p.file("kcp-etcd-client-ca", "tls.crt"), "etcd/peer-ca.crt": p.file("kcp-etcd-peer-ca", "tls.crt"),
+		"etcd/server.crt": p.file("kcp-etcd", "tls.crt"), "etcd/server.key": p.file("kcp-etcd", "tls.key"),
+		"etcd/peer.crt": p.file("kcp-etcd-peer", "tls.crt"), "etcd/peer.key": p.file("kcp-etcd-peer", "tls.key"),
+		"etcd/healthcheck-client.crt": p.file("kcp-etcd-client", "tls.crt"), "etcd/healthcheck-client.key": p.file("kcp-etcd-client", "tls.key"),
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(etcdDir, dst)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(src, filepath.Join(etcdDir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etcd := StartEtcd(t, Binaries{Etcd: bins.Etcd, Etcdctl: bins.Etcdctl}, EtcdConfig{Name: "kcp-etcd", PKIDir: etcdDir,
+		ExtraArgs: []string{"--peer-trusted-ca-file=" + filepath.Join(etcdDir, "etcd/peer-ca.crt")}})
+
+	shardURL := "https://" + ip + ":" + strconv.Itoa(port)
+	kcpArgs := []string{"start",
+		"--root-directory=" + filepath.Join(t.TempDir(), "kcp"),
+		"--bind-address=" + ip, "--secure-port=" + strconv.Itoa(port),
+		"--etcd-servers=" + etcd.ClientURL,
+		"--etcd-cafile=" + p.file("kcp-etcd-client", "ca.crt"),
+		"--etcd-certfile=" + p.file("kcp-etcd-client", "tls.crt"), "--etcd-keyfile=" + p.file("kcp-etcd-client", "tls.key"),
+		"--tls-cert-file=" + p.file("kcp", "tls.crt"), "--tls-private-key-file=" + p.file("kcp", "tls.key"),
+		"--root-ca-file=" + p.file("kcp", "ca.crt"),
+		// The root shard's merged client-CA bundle and the request-header CA alone.
+		"--client-ca-file=" + p.file("root-client-ca-bundle", "tls.crt"),
+		"--requestheader-client-ca-file=" + p.file("root-requestheader-client-ca", "tls.crt"),
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--service-account-key-file=" + p.file("kcp-service-account", "tls.crt"),
+		"--service-account-private-key-file=" + p.file("kcp-service-account", "tls.key"),
+		"--shard-base-url=" + shardURL, "--shard-external-url=" + proxyURL,
+		// No generated admin.kubeconfig or token file: gitca's certificates are the only way in.
+		"--batteries-included=workspace-types",
+	}
+	kcp := StartProcess(t, "kcp", bins.KCP, kcpArgs, nil)
+	shardAdmin := clientFromContext(t, p.file("root-admin-kubeconfig", "kubeconfig"), "system:admin")
+	shardAdmin.server = shardURL
+	err := waitFor(kcp, KCPReadyTimeout, time.Second, func() error {
+		code, body, err := shardAdmin.do(http.MethodGet, "/readyz", "", nil)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("readyz %d: %s", code, tail(body, 5))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("kcp: %v", err)
+	}
+	return shardURL, kcp
+}
+
+// startFrontProxy starts a kcp-front-proxy on 127.0.0.1:port in front of
+// the shard at shardURL, with what the preset rendered into p, and waits
+// until the admin kubeconfig lists namespaces through it.
+func startFrontProxy(t *testing.T, bins KCPBinaries, p kcpPKI, name string, port int, shardURL string) *Process {
+	t.Helper()
+	mapping := fmt.Sprintf(`- path: /clusters/
+  backend: %s
+  backend_server_ca: %s
+  proxy_client_cert: %s
+  proxy_client_key: %s
+  user_header: X-Remote-User
+  group_header: X-Remote-Group
+  extra_header_prefix: X-Remote-Extra-
+`, shardURL, p.file("root-fp-requestheader", "ca.crt"), p.file("root-fp-requestheader", "tls.crt"), p.file("root-fp-requestheader", "tls.key"))
+	mappingFile := filepath.Join(p.dir, "mapping.yaml")
+	if err := os.WriteFile(mappingFile, []byte(mapping), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The front-proxy watches shards and logical clusters with its own kubeconfig certificate.
+	fpKubeconfig := kubeconfigFile(t, p, "root-fp-kubeconfig", shardURL)
+	proxy := StartProcess(t, name, bins.FrontProxy, []string{
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--root-kubeconfig=" + fpKubeconfig, "--shards-kubeconfig=" + fpKubeconfig,
+		"--tls-cert-file=" + p.file("root-fp-server", "tls.crt"), "--tls-private-key-file=" + p.file("root-fp-server", "tls.key"),
+		"--client-ca-file=" + p.file("root-fp-client-ca-bundle", "tls.crt"),
+		"--mapping-file=" + mappingFile,
+	}, nil)
+	admin := clientFromKubeconfig(t, p.file("admin-kubeconfig", "kubeconfig"))
+	u, err := url.Parse(admin.server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.server = "https://127.0.0.1:" + strconv.Itoa(port) + u.Path
+	err = waitFor(proxy, 2*time.Minute, 500*time.Millisecond, func() error {
+		code, body, err := admin.do(http.MethodGet, "/api/v1/namespaces", "", nil)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("GET %s/api/v1/namespaces: %d: %s", admin.server, code, tail(body, 5))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return proxy
+}
+
 // TestKCPBootsFromRenderedPKI starts etcd, kcp and kcp-front-proxy with what
 // the kcp preset renders and proves, through the front-proxy, that an admin
 // kubeconfig works, an ordinary user authenticates but is forbidden,
@@ -374,50 +518,15 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		}
 	}
 
-	// etcd with the chart's etcd certificates: clients must hold a
-	// certificate of kcp-etcd-client-ca, peers one of kcp-etcd-peer-ca.
-	etcdDir := filepath.Join(p.dir, "etcd-layout")
-	for dst, src := range map[string]string{
-		"etcd/ca.crt": p.file("kcp-etcd-client-ca", "tls.crt"), "etcd/peer-ca.crt": p.file("kcp-etcd-peer-ca", "tls.crt"),
-		"etcd/server.crt": p.file("kcp-etcd", "tls.crt"), "etcd/server.key": p.file("kcp-etcd", "tls.key"),
-		"etcd/peer.crt": p.file("kcp-etcd-peer", "tls.crt"), "etcd/peer.key": p.file("kcp-etcd-peer", "tls.key"),
-		"etcd/healthcheck-client.crt": p.file("kcp-etcd-client", "tls.crt"), "etcd/healthcheck-client.key": p.file("kcp-etcd-client", "tls.key"),
-	} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(etcdDir, dst)), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(src, filepath.Join(etcdDir, dst)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	etcd := StartEtcd(t, Binaries{Etcd: bins.Etcd, Etcdctl: bins.Etcdctl}, EtcdConfig{Name: "kcp-etcd", PKIDir: etcdDir,
-		ExtraArgs: []string{"--peer-trusted-ca-file=" + filepath.Join(etcdDir, "etcd/peer-ca.crt")}})
-
-	shardURL := "https://" + ip + ":" + strconv.Itoa(kcpPort)
 	proxyURL := "https://localhost:" + strconv.Itoa(proxyPort)
-	kcpArgs := []string{"start",
-		"--root-directory=" + filepath.Join(t.TempDir(), "kcp"),
-		"--bind-address=" + ip, "--secure-port=" + strconv.Itoa(kcpPort),
-		"--etcd-servers=" + etcd.ClientURL,
-		"--etcd-cafile=" + p.file("kcp-etcd-client", "ca.crt"),
-		"--etcd-certfile=" + p.file("kcp-etcd-client", "tls.crt"), "--etcd-keyfile=" + p.file("kcp-etcd-client", "tls.key"),
-		"--tls-cert-file=" + p.file("kcp", "tls.crt"), "--tls-private-key-file=" + p.file("kcp", "tls.key"),
-		"--root-ca-file=" + p.file("kcp", "ca.crt"),
-		// The root shard's merged client-CA bundle and the request-header CA alone.
-		"--client-ca-file=" + p.file("root-client-ca-bundle", "tls.crt"),
-		"--requestheader-client-ca-file=" + p.file("root-requestheader-client-ca", "tls.crt"),
-		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
-		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--service-account-key-file=" + p.file("kcp-service-account", "tls.crt"),
-		"--service-account-private-key-file=" + p.file("kcp-service-account", "tls.key"),
-		"--shard-base-url=" + shardURL, "--shard-external-url=" + proxyURL,
-		// No generated admin.kubeconfig or token file: gitca's certificates are the only way in.
-		"--batteries-included=workspace-types",
+	shardURL, _ := startKCPShard(t, bins, p, kcpPort, proxyURL)
+	startFrontProxy(t, bins, p, "kcp-front-proxy", proxyPort, shardURL)
+	admin := clientFromKubeconfig(t, p.file("admin-kubeconfig", "kubeconfig"))
+	if !strings.HasPrefix(admin.server, proxyURL) {
+		t.Fatalf("the admin kubeconfig points at %s, not the front-proxy %s", admin.server, proxyURL)
 	}
-	kcp := StartProcess(t, "kcp", bins.KCP, kcpArgs, nil)
-
 	// kcp's admin.kubeconfig, as the preset merges it: one file, three users,
-	// four contexts. Its servers name localhost; the shard listens on ip.
+	// four contexts. Its servers name localhost; the shard listens on 127.0.0.1.
 	adminKubeconfig := p.file("root-admin-kubeconfig", "kubeconfig")
 	onShard := func(c kcpClient) kcpClient {
 		u, err := url.Parse(c.server)
@@ -426,62 +535,6 @@ func TestKCPBootsFromRenderedPKI(t *testing.T) {
 		}
 		c.server = shardURL + u.Path
 		return c
-	}
-	shardAdmin := onShard(clientFromContext(t, adminKubeconfig, "system:admin"))
-	shardAdmin.server = shardURL
-	err := waitFor(kcp, KCPReadyTimeout, time.Second, func() error {
-		code, body, err := shardAdmin.do(http.MethodGet, "/readyz", "", nil)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("readyz %d: %s", code, tail(body, 5))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("kcp: %v", err)
-	}
-
-	mapping := fmt.Sprintf(`- path: /clusters/
-  backend: %s
-  backend_server_ca: %s
-  proxy_client_cert: %s
-  proxy_client_key: %s
-  user_header: X-Remote-User
-  group_header: X-Remote-Group
-  extra_header_prefix: X-Remote-Extra-
-`, shardURL, p.file("root-fp-requestheader", "ca.crt"), p.file("root-fp-requestheader", "tls.crt"), p.file("root-fp-requestheader", "tls.key"))
-	mappingFile := filepath.Join(p.dir, "mapping.yaml")
-	if err := os.WriteFile(mappingFile, []byte(mapping), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The front-proxy watches shards and logical clusters with its own kubeconfig certificate.
-	fpKubeconfig := kubeconfigFile(t, p, "root-fp-kubeconfig", shardURL)
-	proxy := StartProcess(t, "kcp-front-proxy", bins.FrontProxy, []string{
-		"--bind-address=" + ip, "--secure-port=" + strconv.Itoa(proxyPort),
-		"--root-kubeconfig=" + fpKubeconfig, "--shards-kubeconfig=" + fpKubeconfig,
-		"--tls-cert-file=" + p.file("root-fp-server", "tls.crt"), "--tls-private-key-file=" + p.file("root-fp-server", "tls.key"),
-		"--client-ca-file=" + p.file("root-fp-client-ca-bundle", "tls.crt"),
-		"--mapping-file=" + mappingFile,
-	}, nil)
-
-	admin := clientFromKubeconfig(t, p.file("admin-kubeconfig", "kubeconfig"))
-	if !strings.HasPrefix(admin.server, proxyURL) {
-		t.Fatalf("the admin kubeconfig points at %s, not the front-proxy %s", admin.server, proxyURL)
-	}
-	err = waitFor(proxy, 2*time.Minute, time.Second, func() error {
-		code, body, err := admin.do(http.MethodGet, "/api/v1/namespaces", "", nil)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("GET /clusters/root/api/v1/namespaces: %d: %s", code, tail(body, 5))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("kcp-front-proxy: %v", err)
 	}
 
 	t.Run("kcp's admin.kubeconfig: every context works as its user", func(t *testing.T) {

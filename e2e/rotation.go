@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -61,6 +62,18 @@ func StartLoadBalancer(t testing.TB, ip string, backends ...string) *LoadBalance
 	go lb.serve()
 	t.Cleanup(func() { ln.Close(); lb.wg.Wait() })
 	return lb
+}
+
+// Replace restarts one backend as a rollout does: stopped while the load
+// balancer still sends to it (its health check notices a moment later;
+// meanwhile refused connections go to another backend), started, and put
+// back once start returns, which waits until it is ready.
+func (lb *LoadBalancer) Replace(backend string, stop, start func()) {
+	stop()
+	time.Sleep(300 * time.Millisecond)
+	lb.SetUp(backend, false)
+	start()
+	lb.SetUp(backend, true)
 }
 
 // SetUp marks a backend up or down, as a health check would.
@@ -198,7 +211,9 @@ func transient(status int, err error) bool {
 // ClientFiles says where a client reads its credentials from, as exported:
 // a kubeconfig (CA data, client certificate and key), or separate PEM files.
 type ClientFiles struct {
-	Kubeconfig        string
+	Kubeconfig string
+	// Context is the kubeconfig's context to use; "" is its current one.
+	Context           string
 	CAFile            string
 	CertFile, KeyFile string
 	// Headers are sent with every request (a front-proxy's X-Remote-User).
@@ -217,12 +232,12 @@ func (f ClientFiles) loadTLS() (*tls.Config, [32]byte, error) {
 		if err != nil {
 			return nil, [32]byte{}, err
 		}
-		for _, c := range cfg.Clusters {
-			ca = c.CertificateAuthorityData
+		ctx := cfg.Contexts[cmp.Or(f.Context, cfg.CurrentContext)]
+		if ctx == nil || cfg.Clusters[ctx.Cluster] == nil || cfg.AuthInfos[ctx.AuthInfo] == nil {
+			return nil, [32]byte{}, fmt.Errorf("%s: no context %q with a cluster and a user", f.Kubeconfig, cmp.Or(f.Context, cfg.CurrentContext))
 		}
-		for _, a := range cfg.AuthInfos {
-			cert, key = a.ClientCertificateData, a.ClientKeyData
-		}
+		ca = cfg.Clusters[ctx.Cluster].CertificateAuthorityData
+		cert, key = cfg.AuthInfos[ctx.AuthInfo].ClientCertificateData, cfg.AuthInfos[ctx.AuthInfo].ClientKeyData
 	} else {
 		var err error
 		if ca, err = os.ReadFile(f.CAFile); err != nil {
@@ -324,6 +339,30 @@ func (t *Tally) Summary() string {
 		fmt.Fprintf(&b, "%-18s %4d requests: %s; %d retried attempts; %d credential reloads\n", p, total, strings.Join(parts, " "), retries, reloads)
 	}
 	return b.String()
+}
+
+// Require fails tb for every phase in which a request failed for trust, none
+// succeeded, or one found no server or failed otherwise, and for every phase
+// mustReload names in which no client reloaded its credentials.
+func (t *Tally) Require(tb testing.TB, mustReload func(phase string) bool) {
+	tb.Helper()
+	for _, p := range t.Phases() {
+		counts, _, reloads, failures := t.PhaseCounts(p)
+		for o, n := range counts {
+			if o.IsTrustFailure() && n > 0 {
+				tb.Errorf("%s: %d request(s) failed for trust (%s); first: %v", p, n, o, failures)
+			}
+		}
+		if counts[OutcomeOK] == 0 {
+			tb.Errorf("%s: no request succeeded", p)
+		}
+		if counts[OutcomeUnavailable] > 0 || counts[OutcomeOther] > 0 {
+			tb.Errorf("%s: %d request(s) found no server, %d failed otherwise: %v", p, counts[OutcomeUnavailable], counts[OutcomeOther], failures)
+		}
+		if mustReload(p) && reloads == 0 {
+			tb.Errorf("%s: the clients never reloaded their credentials", p)
+		}
+	}
 }
 
 // RotationClient sends a request every interval through url, reloading its

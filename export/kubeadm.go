@@ -137,6 +137,10 @@ func Kubeadm(st *state.State, ids secrets.Identities, cluster, node, out string)
 				// kube-controller-manager's --cluster-signing-cert-file takes exactly one certificate.
 				err = errors.Join(err, put(file+"-signing.crt", fileOut{content: firstCertPEM(sd["tls.crt"]), mode: 0o644}))
 			}
+			if crl := sd[keyCRL]; crl != "" {
+				// etcd's --client-crl-file and --peer-crl-file: pki/etcd/ca.crl.
+				err = errors.Join(err, put(file+".crl", fileOut{content: crl, mode: 0o644}))
+			}
 		default:
 			err = fmt.Errorf("%s: nothing to export", o.Path)
 		}

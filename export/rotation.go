@@ -14,6 +14,8 @@ import (
 const (
 	keyVerifyList = "verify.pub"
 	keyJWKS       = "jwks.json"
+	// keyCRL is a CA's revocation list (plan.KeyCRL).
+	keyCRL = "ca.crl"
 )
 
 // verifyKeys is a key pair's .pub: every public key tokens are verified

@@ -123,5 +123,5 @@ func write(w io.Writer, g prometheus.Gatherer) error {
 
 // actionKinds are the plan actions gitca_plan_actions always reports, zero
 // included, so a rate or a comparison never meets a missing series.
-var actionKinds = []plan.ActionKind{plan.ActionCreate, plan.ActionRekey, plan.ActionReissue, plan.ActionRenew,
-	plan.ActionUpdateChain, plan.ActionReencrypt, plan.ActionDelete, plan.ActionKeep}
+var actionKinds = []plan.ActionKind{plan.ActionCreate, plan.ActionRequest, plan.ActionRekey, plan.ActionReissue, plan.ActionRenew,
+	plan.ActionUpdateChain, plan.ActionReencrypt, plan.ActionDelete, plan.ActionWait, plan.ActionKeep}

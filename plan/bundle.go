@@ -24,6 +24,16 @@ import (
 // A CA that cas reports pending (its new certificate is signed later in the
 // run) is left out and named in pending, so a plan can say what enters.
 func BundleCerts(t *topology.Topology, name string, now time.Time, cas CASource) (certs []*x509.Certificate, pending []string, err error) {
+	return bundleCerts(t, name, now, cas, nil)
+}
+
+// BundleCerts is a bundle as this plan makes it: a CA that waits for its
+// certificate (signed offline) is left out until it has one.
+func (p *Plan) BundleCerts(name string, cas CASource) ([]*x509.Certificate, []string, error) {
+	return bundleCerts(p.Topology, name, p.Now, cas, p.waitingCA)
+}
+
+func bundleCerts(t *topology.Topology, name string, now time.Time, cas CASource, waiting func(string) bool) (certs []*x509.Certificate, pending []string, err error) {
 	var all []*x509.Certificate
 	seen := map[string]bool{}
 	var walk func(string) error
@@ -38,6 +48,7 @@ func BundleCerts(t *topology.Topology, name string, now time.Time, cas CASource)
 		}
 		for i, s := range b.Spec.Sources {
 			switch {
+			case s.CA != "" && waiting != nil && waiting(s.CA):
 			case s.CA != "":
 				cs, p := cas(s.CA)
 				if len(cs) == 0 && len(p) == 0 {
@@ -115,7 +126,7 @@ func bundleTargetChanged(p *Plan, t *topology.Topology, in policyInput) []Reason
 	if t.TrustBundle(name) == nil {
 		return nil
 	}
-	certs, pending, err := BundleCerts(t, name, p.Now, p.planTimeTrust)
+	certs, pending, err := p.BundleCerts(name, p.planTimeTrust)
 	if len(pending) > 0 {
 		return []Reason{{Code: ReasonTargetChanged, Detail: fmt.Sprintf("CA data: trust bundle %s: %s get(s) a new certificate", name, strings.Join(pending, ", "))}}
 	}

@@ -64,8 +64,8 @@ func (p *Plan) derive(cas CASource) (map[string]*derived, error) {
 	out := map[string]*derived{}
 	sealed := map[string]bool{}
 	for _, a := range p.Objects {
-		if a.Action == ActionDelete {
-			continue
+		if a.Action == ActionDelete || a.waitsForCert() {
+			continue // no file an overlay could list yet
 		}
 		sealed[a.Path] = true
 		if a.Desired.Copy != nil {
@@ -73,7 +73,7 @@ func (p *Plan) derive(cas CASource) (map[string]*derived, error) {
 		}
 	}
 	for _, b := range t.TrustBundles {
-		certs, pending, err := BundleCerts(t, b.Metadata.Name, p.Now, cas)
+		certs, pending, err := p.BundleCerts(b.Metadata.Name, cas)
 		if err != nil {
 			return nil, err
 		}
@@ -454,6 +454,9 @@ func (p *Plan) WantedFiles(cas CASource) (map[string][]byte, error) {
 		if a.Desired.Copy != nil {
 			out[a.Desired.Copy.Path] = nil
 		}
+	}
+	for path := range p.off.keep {
+		out[path] = nil
 	}
 	return out, nil
 }

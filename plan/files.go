@@ -243,7 +243,7 @@ func (p *Plan) planFiles(st *state.State) error {
 		if c := a.Desired.Copy; c != nil {
 			wanted[c.Path] = true
 		}
-		if a.Action == ActionKeep {
+		if a.Action == ActionKeep || a.Action == ActionWait {
 			continue
 		}
 		reasons := objectReasons(a)
@@ -254,7 +254,7 @@ func (p *Plan) planFiles(st *state.State) error {
 			}
 			p.addFile(f)
 		}
-		if c := a.Desired.Copy; c != nil {
+		if c := a.Desired.Copy; c != nil && a.Action != ActionRequest {
 			f := &File{Path: c.Path, Kind: FileCACopy, Action: writeAction(c.Path), Owner: a.ID, Reasons: reasons}
 			if old := st.Copies[c.Path]; old != nil {
 				f.Recipients = recipientDiff(old.Recipients, p.Recipients.ForCluster(c.Cluster))
@@ -271,6 +271,8 @@ func (p *Plan) planFiles(st *state.State) error {
 				Reasons: []Reason{{Code: ReasonMoved, Detail: "moved to " + a.Path}}})
 		}
 	}
+
+	p.planOfflineFiles(st, wanted)
 
 	der, err := p.derive(p.planTimeTrust)
 	if err != nil {
@@ -346,6 +348,9 @@ func (p *Plan) indexChange(st *state.State) string {
 			paths = append(paths, a.Desired.Copy.Path)
 		}
 		for _, path := range paths {
+			if a.Action == ActionWait && !st.Has(path) {
+				continue // nothing made yet
+			}
 			after[path] = true
 			if f := p.byPath[path]; f != nil && f.Action != FileDelete {
 				written++

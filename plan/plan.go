@@ -134,6 +134,8 @@ type Plan struct {
 	byID   map[string]*Action
 	byPath map[string]*File
 	rot    rotationPlan
+	crls   map[string]*CRLWork
+	off    offlinePlan
 }
 
 // Action returns the action for an object ID, or nil.
@@ -163,6 +165,9 @@ type Options struct {
 	Recipients Recipients
 	// AllowDestroy lets a plan delete CAs or most of the PKI (the destruction guard).
 	AllowDestroy bool
+	// CSRs names CAs signed offline to make a certificate signing request
+	// for (gitca csr): a new key, or the stored one for a renewal.
+	CSRs []string
 }
 
 // Make compares the topology with the state. It reads public material only.
@@ -172,6 +177,13 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 	if err := p.Layout.CheckLayout(); err != nil {
 		return nil, err
 	}
+	if err := checkRequests(t, opt.CSRs); err != nil {
+		return nil, err
+	}
+	p.off = offlinePlan{requested: map[string]bool{}, keep: map[string]bool{}, signed: map[string]*x509.Certificate{}}
+	for _, n := range opt.CSRs {
+		p.off.requested[n] = true
+	}
 	if err := p.planObjects(st); err != nil {
 		return nil, err
 	}
@@ -179,6 +191,7 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	p.planDeletes(st)
+	p.planCRLs(st)
 	p.revocationNotes()
 	if w := unverifiedWarning(st); w != "" {
 		p.Warnings = append(p.Warnings, w)
@@ -212,6 +225,7 @@ func (p *Plan) planObjects(st *state.State) error {
 			imported[d.ID] = c
 		}
 	}
+	var errs topology.ErrorList
 	for _, d := range desired {
 		a := &Action{ID: d.ID, Kind: d.Kind, Name: d.Name, Path: d.Path, Desired: d, Preset: d.Origin.Preset}
 		if d.Origin.File != "" {
@@ -238,7 +252,21 @@ func (p *Plan) planObjects(st *state.State) error {
 		if c := p.rotationChain(d); c != nil {
 			chain = c
 		}
-		a.Action, a.Rekeys, a.Reasons = evaluate(chain, in)
+		var off *offlineDecision
+		if p.OfflineIssued(d) {
+			var ferr *topology.FieldError
+			if off, ferr = p.planOffline(d, o, p.Now); ferr != nil {
+				errs = append(errs, ferr)
+				continue
+			}
+			chain = offlineKept
+		}
+		if off != nil {
+			a.Action, a.Rekeys, a.Reasons = off.action, off.newKey, off.reasons
+		} else {
+			a.Action, a.Rekeys, a.Reasons = evaluate(chain, in)
+			p.waitBehind(a)
+		}
 		if o != nil {
 			if !o.NotAfter.IsZero() {
 				na := o.NotAfter.UTC()
@@ -266,6 +294,16 @@ func (p *Plan) planObjects(st *state.State) error {
 			a.Cert = c
 			p.Warnings = append(p.Warnings, importWarnings(a, p.Now)...)
 		}
+		switch {
+		case off != nil && off.cert != nil:
+			// A certificate signed offline is known before the run: trust
+			// files can name it.
+			a.Cert = off.cert
+			na := off.cert.NotAfter.UTC()
+			a.After = &na
+		case off == nil && p.OfflineIssued(d):
+			p.Warnings = append(p.Warnings, p.offlineWarnings(a)...)
+		}
 		if a.Action == ActionKeep && d.Copy != nil && copyStale(st, d, p.Recipients) {
 			a.Action = ActionReencrypt
 			a.Reasons = append(a.Reasons, Reason{Code: ReasonMoved, Detail: "delivered copy " + d.Copy.Path + " missing or stale"})
@@ -276,6 +314,10 @@ func (p *Plan) planObjects(st *state.State) error {
 		}
 		p.Objects = append(p.Objects, a)
 		p.byID[a.ID] = a
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return errs
 	}
 	return nil
 }

@@ -153,7 +153,8 @@ func unexpectedContent(in policyInput) []Reason {
 // must be the topology object's own.
 var gitcaAnnotations = []string{state.AnnotationObject, state.AnnotationRole, state.AnnotationSpec, state.AnnotationSpecHash,
 	state.AnnotationIssuer, state.AnnotationNotAfter, AnnotationContentHash, AnnotationTarget, AnnotationMembers,
-	AnnotationGeneration, AnnotationRotationPhase, AnnotationRotationSince, AnnotationRotationRole, AnnotationRotationOther, AnnotationRetiredAt}
+	AnnotationGeneration, AnnotationRotationPhase, AnnotationRotationSince, AnnotationRotationRole, AnnotationRotationOther, AnnotationRetiredAt,
+	AnnotationCRL}
 
 // recordContent compares a record's Secret with what gitca writes for d (its
 // delivered copy with copy): damage is what makes its key or certificate
@@ -188,6 +189,8 @@ func recordContent(o *state.Object, d *Desired, copy bool) (damage, extra []stri
 	case KindMergedKubeconfig:
 		typ, keys = "Opaque", []string{"kubeconfig"}
 	case KindCA:
+		// planCRL and planOffline decide the list and the request.
+		optional = []string{KeyCRL, KeyCSR}
 		if d.CA != nil && d.CA.Spec.Import != nil && d.CA.Spec.Import.Key == "" {
 			keys = []string{"ca.crt", "tls.crt"} // an offline root, recorded for trust only
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // actionOrder is how summaries list action kinds: most invasive first.
-var actionOrder = []ActionKind{ActionCreate, ActionRekey, ActionReissue, ActionRenew, ActionUpdateChain, ActionReencrypt, ActionDelete, ActionKeep}
+var actionOrder = []ActionKind{ActionCreate, ActionRequest, ActionRekey, ActionReissue, ActionRenew, ActionUpdateChain, ActionReencrypt, ActionDelete, ActionWait, ActionKeep}
 
 // Summary is the one-line count of a plan: "3 create, 1 renew, 20 keep; 7
 // files written, 1 deleted". It counts files too, so a run that changes only
@@ -227,7 +227,7 @@ func (p *Plan) writeGraph(w io.Writer) error {
 	}
 	only, notAfter := map[string]bool{}, map[string]time.Time{}
 	for _, a := range p.Objects {
-		if a.Action != ActionKeep && a.Action != ActionDelete {
+		if a.Action != ActionKeep && a.Action != ActionDelete && a.Action != ActionWait {
 			only[a.ID] = true
 		}
 		if t := cmpOrTime(a.After, a.Before); t != nil {

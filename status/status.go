@@ -26,6 +26,9 @@ const (
 	Overdue Status = "renewal-overdue" // past its renewal time and not renewed yet
 	Expired Status = "expired"
 	Missing Status = "missing" // declared in the topology, not in the state yet
+	// CSRPending: a CA whose issuer is offline has a key and a request, and
+	// waits for the certificate signed for it (gitca csr).
+	CSRPending Status = "csr-pending"
 )
 
 // Where RenewsAt comes from. Records store their validity (gitca.dev/spec) but
@@ -200,6 +203,9 @@ func (r *Report) row(o *state.Object, d *plan.Desired, copied *state.Object) Row
 	}
 	if o.NotAfter.IsZero() {
 		row.Status = OK // a key pair: nothing expires
+		if row.Kind == plan.KindCA {
+			row.Status = CSRPending
+		}
 		return row
 	}
 	nb, na := o.NotBefore.UTC(), o.NotAfter.UTC()

@@ -86,6 +86,7 @@ func (t *Topology) Default() {
 		s.KeyAlgorithm = cmp.Or(s.KeyAlgorithm, d.KeyAlgorithm)
 		fillValidity(&s.ValidityPolicy, d.CA, false)
 		s.RotationPolicy = cmp.Or(s.RotationPolicy, RotateNever)
+		defaultCRL(s)
 		if s.Secret != nil {
 			t.defaultSecretRef(s.Secret, ca.Metadata.Name)
 		}

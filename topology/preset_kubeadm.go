@@ -420,6 +420,12 @@ func (e *kubeadmEnv) add(x *Expansion, r *kubeadmRow, n *KubeadmNode) {
 				ca.Spec.Import = &imp
 			}
 		}
+		if r.suffix == "etcd-ca" {
+			// etcd checks a revocation list on every client connection
+			// (--client-crl-file): an etcd client certificate that leaves
+			// the topology stops working the next time etcd's CRL is exported.
+			ca.Spec.CRL = &CRLPolicy{}
+		}
 		x.CAs = append(x.CAs, ca)
 	case KindCertificate:
 		c := &Certificate{APIVersion: APIVersion, Kind: r.kind, Metadata: meta, Origin: origin,

@@ -289,6 +289,14 @@ type CASpec struct {
 	Secret *SecretRef `json:"secret,omitempty"`
 	// Rotation stages a new key generation through Add, Switch and Drop.
 	Rotation *Rotation `json:"rotation,omitempty"`
+	// CRL publishes a revocation list signed by this CA: `crl: true`, or
+	// its validity and renewBefore.
+	CRL *CRLPolicy `json:"crl,omitempty"`
+	// SignedCertificate is the certificate an offline issuer (an imported
+	// CA without its key) signed for this CA's CSR (gitca csr): a path
+	// relative to the topology root. Until it is set, the CA and everything
+	// below it wait.
+	SignedCertificate string `json:"signedCertificate,omitempty"`
 }
 
 // Import brings an externally made root CA. Certificate and Key are paths

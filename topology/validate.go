@@ -318,6 +318,8 @@ func (v *validator) cas() {
 		if s.Secret != nil {
 			v.secretRef(o, "spec.secret", *s.Secret)
 		}
+		v.crl(o, s)
+		v.signedCertificate(o, ca)
 	}
 	v.issuerCycles()
 }

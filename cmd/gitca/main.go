@@ -110,6 +110,6 @@ changed and writes SOPS-encrypted Kubernetes manifests that Flux or Argo CD appl
 	root.AddCommand(newReconcileCmd())
 	root.AddCommand(newGraphCmd())
 	root.AddCommand(newStatusCmd())
-	root.AddCommand(newRotateCmd(), newRevokeCmd())
+	root.AddCommand(newRotateCmd(), newRevokeCmd(), newCSRCmd())
 	return root
 }
