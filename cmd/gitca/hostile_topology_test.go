@@ -336,6 +336,11 @@ func TestHostileTopologies(t *testing.T) {
 			fail(`x\.yaml:\d+:\d+: spec\.issuer: .*(cycle|itself)`)},
 		{"a CA below a path length of 0", func(h *hostileTopo) { h.ca("x.yaml", "a", "  issuer: issuing\n") },
 			fail(`x\.yaml:\d+:\d+: spec\.issuer: CA "issuing" has pathLen 0, which allows 0 CA\(s\) below it`)},
+		{"a CA two below a path length of 1", func(h *hostileTopo) {
+			h.ca("x.yaml", "mid", "  issuer: root\n  pathLen: 1\n")
+			h.ca("y.yaml", "low", "  issuer: mid\n")
+			h.ca("z.yaml", "lower", "  issuer: low\n")
+		}, fail(`z\.yaml:7:11: spec\.issuer: CA "mid" has pathLen 1, which allows 1 CA\(s\) below it; this one is CA number 2 below it`)},
 		// Empty and odd repos.
 		{"an empty dir", func(h *hostileTopo) {
 			for _, f := range []string{"cas.yaml", "config.yaml", "leafs.yaml"} {
@@ -421,6 +426,39 @@ func TestHostileTopologies(t *testing.T) {
 		{"a kubeconfig server that is no URL", func(h *hostileTopo) {
 			h.replace("leafs.yaml", "server: https://api.prod.example.com:6443", "server: ':::'")
 		}, fail(`leafs\.yaml:\d+:\d+: spec\.target\.server`)},
+		// Rotations and presets.
+		{"a rotation to generation 0", func(h *hostileTopo) {
+			h.replace("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  rotation: {generation: 0}\n")
+		},
+			fail(`cas\.yaml:\d+:\d+: spec\.rotation\.generation`)},
+		{"a rotation to a negative generation", func(h *hostileTopo) {
+			h.replace("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  rotation: {generation: -3}\n")
+		}, fail(`cas\.yaml:\d+:\d+: spec\.rotation\.generation`)},
+		{"a rotation with a negative soak", func(h *hostileTopo) {
+			h.replace("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  rotation: {generation: 2, soak: -1h}\n")
+		}, fail(`cas\.yaml:\d+:\d+: spec\.rotation\.soak`)},
+		{"a rotation with an unknown retire policy", func(h *hostileTopo) {
+			h.replace("cas.yaml", "  pathLen: 0\n", "  pathLen: 0\n  rotation: {generation: 2, retire: shred}\n")
+		}, fail(`cas\.yaml:\d+:\d+: spec\.rotation\.retire`)},
+		{"a preset type with a typo", func(h *hostileTopo) {
+			h.write("preset.yaml", "apiVersion: gitca.dev/v1alpha1\nkind: Preset\nmetadata: {name: demo}\nspec:\n  type: kubeadmm\n")
+		}, fail(`preset\.yaml:5:\d+: spec\.type`)},
+		{"a kubeadm node that is there twice", func(h *hostileTopo) {
+			h.write("preset.yaml", kubeadmPreset("[{name: cp-0, advertiseAddress: 10.0.0.1}, {name: cp-0, advertiseAddress: 10.0.0.2}]"))
+		}, fail(`preset\.yaml:\d+:\d+: spec\.kubeadm\.nodes\[1\]`)},
+		{"a kubeadm node address that is no IP", func(h *hostileTopo) {
+			h.write("preset.yaml", kubeadmPreset("[{name: cp-0, advertiseAddress: not-an-ip}]"))
+		}, fail(`preset\.yaml:\d+:\d+: spec\.kubeadm\.nodes\[0\]\.advertiseAddress`)},
+		{"a kubeadm preset in a cluster that is not declared", func(h *hostileTopo) {
+			h.write("preset.yaml", strings.Replace(kubeadmPreset("[{name: cp-0, advertiseAddress: 10.0.0.1}]"), "namespace: kube-system", "cluster: nowhere", 1))
+		}, fail(`preset\.yaml:\d+:\d+: `)},
+		{"a kubeadm preset", func(h *hostileTopo) {
+			h.write("preset.yaml", kubeadmPreset("[{name: cp-0, advertiseAddress: 10.0.0.1}]"))
+		}, accepted},
+		{"a trust bundle of a CA that does not exist", func(h *hostileTopo) { h.replace("leafs.yaml", "    - ca: other\n", "    - ca: othre\n") },
+			fail(`leafs\.yaml:\d+:\d+: spec\.sources\[1\]\.ca: .*"othre"`)},
+		{"a kubeconfig trusting a CA that does not exist", func(h *hostileTopo) { h.replace("leafs.yaml", "    ca: root\n", "    ca: rot\n") },
+			fail(`leafs\.yaml:\d+:\d+: spec\.target\.ca: .*"rot"`)},
 	}
 	require.GreaterOrEqual(t, len(cases), 60)
 	for _, c := range cases {
@@ -499,6 +537,20 @@ func treeStat(t *testing.T, dir string) map[string]string {
 		return nil
 	}))
 	return out
+}
+
+// kubeadmPreset is a one-cluster kubeadm Preset in the basic topology's prod cluster.
+func kubeadmPreset(nodes string) string {
+	return `apiVersion: gitca.dev/v1alpha1
+kind: Preset
+metadata: {name: demo}
+spec:
+  type: kubeadm
+  kubeadm:
+    clusterName: prod
+    controlPlaneEndpoint: 10.0.0.1:6443
+    namespace: kube-system
+    nodes: ` + nodes + "\n"
 }
 
 func mustRead(t *testing.T, p string) string {
