@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 GITCA_CACHE_DIR ?= $(HOME)/.cache/gitca
 export GITCA_CACHE_DIR
 
-.PHONY: all build demo test test-unit test-alerts e2e lint bench tools clean
+.PHONY: all build demo test test-unit test-alerts test-conformance e2e lint bench tools clean
 
 all: build
 
@@ -23,7 +23,7 @@ tools:
 	@hack/install-tools.sh
 
 ## test: every unit and integration test, with the race detector, plus lint
-test: tools lint test-unit test-alerts
+test: tools lint test-unit test-alerts test-conformance
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -34,6 +34,10 @@ test-unit:
 ## test-alerts: examples/deploy/prometheusrule.yaml parsed and evaluated by Prometheus itself (its own module, hack/alerts)
 test-alerts:
 	cd hack/alerts && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## test-conformance: every certificate the example topologies issue, linted by zlint (its own module, hack/conformance)
+test-conformance:
+	cd hack/conformance && $(GO) vet ./... && staticcheck ./... && $(GO) test -count=1 ./...
 
 ## e2e: boot a real etcd + kube-apiserver from an exported PKI and sync the state into it with
 ## real Flux controllers (builds kube-apiserver once, ~15 min, and Flux, ~10 min; cached)

@@ -190,6 +190,9 @@ func Make(t *topology.Topology, st *state.State, opt Options) (*Plan, error) {
 	if err := p.guardCARecords(st); err != nil {
 		return nil, err
 	}
+	if err := p.importedIssuersValid(); err != nil {
+		return nil, err
+	}
 	p.planDeletes(st)
 	p.planCRLs(st)
 	p.revocationNotes()
@@ -424,6 +427,36 @@ func importedCert(root, file string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return certs[0], nil
+}
+
+// importedIssuersValid refuses to plan a signature by an imported CA that is
+// not valid now: the signer refuses an expired one at render time, after the
+// plan has been approved, and what a CA not valid yet signs does not verify
+// until then.
+func (p *Plan) importedIssuersValid() error {
+	for _, a := range p.Objects {
+		if !a.NewCert() || a.Desired.Shape.Issuer == "" {
+			continue
+		}
+		ca := p.CA(a.Desired.Shape.Issuer)
+		if ca == nil || ca.Desired.CA == nil || ca.Desired.CA.Spec.Import == nil || ca.Cert == nil {
+			continue
+		}
+		c, file := ca.Cert, ca.Desired.CA.Spec.Import.Certificate
+		var why string
+		switch {
+		case !c.NotAfter.After(p.Now.Add(-sign.Backdate)):
+			why = "expired at " + c.NotAfter.UTC().Format(time.RFC3339)
+		case c.NotBefore.After(p.Now):
+			why = "is not valid before " + c.NotBefore.UTC().Format(time.RFC3339)
+		default:
+			continue
+		}
+		pos := ca.Desired.CA.Origin.At("spec.import.certificate")
+		return fmt.Errorf("%s:%d:%d: %s: spec.import.certificate: %s %s, so it cannot sign %s (import the CA that replaces it)",
+			pos.File, pos.Line, pos.Col, ca.ID, file, why, a.ID)
+	}
+	return nil
 }
 
 // importedPolicies: gitca cannot renew what it did not make; expiry becomes a warning.

@@ -129,8 +129,11 @@ func SignCertificate(spec CertSpec, pub crypto.PublicKey, issuer *x509.Certifica
 		}
 		tmpl.ExtKeyUsage = eku
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		// RSA key exchange (TLS 1.2 RSA cipher suites) encrypts to the leaf key.
-		if _, ok := pub.(*rsa.PublicKey); ok {
+		// RSA key exchange (TLS 1.2 RSA cipher suites) encrypts to the server's
+		// key only. A client key that could decipher is inconsistent with
+		// clientAuth (RFC 5280 4.2.1.12; zlint's
+		// e_key_usage_and_extended_key_usage_inconsistent).
+		if _, ok := pub.(*rsa.PublicKey); ok && spec.Profile != topology.ProfileClient {
 			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 		}
 	}

@@ -193,7 +193,7 @@ func TestSignChain(t *testing.T) {
 			assert.False(t, leaf.IsCA)
 			assert.True(t, leaf.BasicConstraintsValid, "leafs carry an explicit CA:FALSE")
 			wantLeafUsage := x509.KeyUsageDigitalSignature
-			if strings.HasPrefix(string(tc.leafAlg), "RSA") {
+			if strings.HasPrefix(string(tc.leafAlg), "RSA") && tc.profile != topology.ProfileClient {
 				wantLeafUsage |= x509.KeyUsageKeyEncipherment
 			}
 			assert.Equal(t, wantLeafUsage, leaf.KeyUsage)
@@ -256,8 +256,8 @@ func TestSignChain(t *testing.T) {
 			clientAuth := strings.Contains(leafText, "TLS Web Client Authentication")
 			assert.Equal(t, tc.profile != topology.ProfileClient, serverAuth, "serverAuth")
 			assert.Equal(t, tc.profile != topology.ProfileServer, clientAuth, "clientAuth")
-			assert.Equal(t, strings.HasPrefix(string(tc.leafAlg), "RSA"), strings.Contains(leafText, "Key Encipherment"),
-				"keyEncipherment only on RSA leafs")
+			assert.Equal(t, strings.HasPrefix(string(tc.leafAlg), "RSA") && serverAuth, strings.Contains(leafText, "Key Encipherment"),
+				"keyEncipherment only on RSA leafs that serve TLS")
 
 			verify := runOpenSSL(t, "verify", "-CAfile", rootPath, "-untrusted", interPath, leafPath)
 			assert.Contains(t, verify, leafPath+": OK")

@@ -12,58 +12,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gitca-dev/gitca/internal/hostileyaml"
 )
 
-const hostileHeader = "apiVersion: gitca.dev/v1alpha1\nkind: CertificateAuthority\n"
+const hostileHeader = hostileyaml.Header
 
-// mergeBomb is a small file whose merge keys name one mapping 9^levels times.
-func mergeBomb(levels int) string {
-	var b strings.Builder
-	b.WriteString(hostileHeader + "metadata: {name: x}\nl0: &a0 {k: v}\n")
-	for i := 1; i <= levels; i++ {
-		p := fmt.Sprintf("*a%d", i-1)
-		fmt.Fprintf(&b, "l%d: &a%d {<<: [%s]}\n", i, i, strings.Repeat(p+",", 8)+p)
-	}
-	fmt.Fprintf(&b, "spec:\n  <<: *a%d\n", levels)
-	return b.String()
-}
-
-// laughs is the classic billion-laughs document: each list names the previous one ten times.
-func laughs(levels int, open, close string) string {
-	var b strings.Builder
-	b.WriteString(hostileHeader + "metadata: {name: x}\nspec:\n  l0: &l0 " + open + "lol" + close + "\n")
-	for i := 1; i <= levels; i++ {
-		p := fmt.Sprintf("*l%d", i-1)
-		items := make([]string, 10)
-		for j := range items {
-			items[j] = p
-			if open == "{" {
-				items[j] = fmt.Sprintf("k%d: %s", j, p)
-			}
-		}
-		fmt.Fprintf(&b, "  l%d: &l%d %s%s%s\n", i, i, open, strings.Join(items, ", "), close)
-	}
-	return b.String()
-}
-
-// aliasChain nests one value deeper with every alias, each level written flat.
-func aliasChain(levels int) string {
-	var b strings.Builder
-	b.WriteString(hostileHeader + "metadata: {name: x}\nspec:\n  l0: &l0 [x]\n")
-	for i := 1; i <= levels; i++ {
-		fmt.Fprintf(&b, "  l%d: &l%d [*l%d]\n", i, i, i-1)
-	}
-	return b.String()
-}
-
-func deepBlock(levels int) string {
-	var b strings.Builder
-	b.WriteString(hostileHeader + "metadata:\n")
-	for i := 1; i <= levels; i++ {
-		fmt.Fprintf(&b, "%sn:\n", strings.Repeat(" ", i))
-	}
-	return b.String()
-}
+var (
+	mergeBomb  = hostileyaml.MergeBomb
+	laughs     = hostileyaml.Laughs
+	aliasChain = hostileyaml.AliasChain
+	deepBlock  = hostileyaml.DeepBlock
+)
 
 // hostileTopologies are inputs written to make the loader crash, hang or
 // work for minutes. Each must end in an error that names the file.

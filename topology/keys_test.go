@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -222,8 +223,16 @@ func TestScanPlainKeysDoesNotFollowSymlinks(t *testing.T) {
 	dir := writeTree(t, map[string]string{"ca.yaml": doc(docCA, "ca")})
 	require.NoError(t, os.Symlink(filepath.Join(outside, "key.pem"), filepath.Join(dir, "key.pem")))
 	require.NoError(t, os.Symlink(filepath.Join(outside, "dir"), filepath.Join(dir, "dir")))
+	require.NoError(t, os.Remove(filepath.Join(dir, "dir")))
 	_, err := Load(dir)
 	require.NoError(t, err, "files outside the topology repo are not its business")
+
+	// A link to a directory is an error of its own (its objects would be
+	// missing); what is below it is still not read.
+	require.NoError(t, os.Symlink(filepath.Join(outside, "dir"), filepath.Join(dir, "dir")))
+	_, err = Load(dir)
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("dir: symlink to a directory (%q) (a real directory: gitca does not follow links to directories)", filepath.Join(outside, "dir")), err.Error())
 }
 
 // Semantic errors and plain keys are reported together: neither hides the other.

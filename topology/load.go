@@ -219,17 +219,27 @@ func topologyFiles(ctx context.Context, root string) ([]string, ErrorList, error
 		if d.IsDir() {
 			return nil
 		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			// WalkDir does not follow a link to a directory: the objects below
+			// it would silently be missing, and the plan would delete them.
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				target, _ := os.Readlink(p)
+				errs = append(errs, &FieldError{Pos: Position{File: rel}, Msg: fmt.Sprintf("symlink to a directory (%q)", target),
+					Allowed: "a real directory: gitca does not follow links to directories"})
+				return nil
+			}
+		}
 		if strings.HasSuffix(name, ".sops.yaml") || strings.HasSuffix(name, ".sops.yml") {
 			return nil
 		}
 		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
 			return nil
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		if d.Type()&fs.ModeSymlink != 0 {
 			target, err := filepath.EvalSymlinks(p)
 			if err != nil {
@@ -241,6 +251,8 @@ func topologyFiles(ctx context.Context, root string) ([]string, ErrorList, error
 				return nil
 			}
 			if fi, err := os.Stat(target); err != nil || !fi.Mode().IsRegular() {
+				errs = append(errs, &FieldError{Pos: Position{File: rel}, Msg: "symlink to something that is not a regular file",
+					Allowed: "a regular file or a symlink to one inside the topology repo"})
 				return nil
 			}
 		} else if !d.Type().IsRegular() {

@@ -322,6 +322,30 @@ func (v *validator) cas() {
 		v.signedCertificate(o, ca)
 	}
 	v.issuerCycles()
+	v.pathLengths()
+}
+
+// pathLengths refuses a CA that an ancestor's pathLen does not allow: the
+// signer would refuse it at render time, or the chain would not verify.
+func (v *validator) pathLengths() {
+	for _, ca := range v.t.CAs {
+		if ca.Spec.Import != nil {
+			continue
+		}
+		below := 1 // CAs between the ancestor and a leaf, this one included
+		for iss := v.t.CA(ca.Spec.Issuer); iss != nil && iss != ca && below <= len(v.t.CAs); iss = v.t.CA(iss.Spec.Issuer) {
+			if iss.Spec.PathLen != nil && *iss.Spec.PathLen >= 0 && below > *iss.Spec.PathLen {
+				v.add(object{KindCertificateAuthority, ca.Metadata.Name, ca.Origin}, "spec.issuer",
+					fmt.Sprintf("CA %q has pathLen %d, which allows %d CA(s) below it; this one is CA number %d below it", iss.Metadata.Name, *iss.Spec.PathLen, *iss.Spec.PathLen, below),
+					fmt.Sprintf("an issuer deeper in the chain, or a larger pathLen on %q", iss.Metadata.Name))
+				break
+			}
+			if iss.Spec.Import != nil {
+				break
+			}
+			below++
+		}
+	}
 }
 
 // issuerCycles reports each cycle of CA issuers once, at the CA whose name
@@ -360,7 +384,10 @@ func (v *validator) certificates() {
 			v.add(o, "spec.profile", fmt.Sprintf("unknown profile %q", s.Profile), profiles)
 		}
 		for i, n := range s.DNSNames {
-			if !isDNSName(n) {
+			if _, err := netip.ParseAddr(n); err == nil {
+				// A client matches an IP address only against IP SANs: this name would never match.
+				v.add(o, fmt.Sprintf("spec.dnsNames[%d]", i), fmt.Sprintf("%q is an IP address, not a DNS name", n), "list it under spec.ipAddresses")
+			} else if !isDNSName(n) {
 				v.add(o, fmt.Sprintf("spec.dnsNames[%d]", i), fmt.Sprintf("invalid DNS name %q", n), allowedDNSName)
 			}
 		}

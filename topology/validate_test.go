@@ -834,8 +834,17 @@ spec:
 `,
 	})
 	require.NoError(t, os.WriteFile(filepath.Join(outside, "root.pem"), []byte("x"), 0o644))
+	// A link to a directory stops the load itself.
 	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "link")))
 	_, err := Load(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `link: symlink to a directory`)
+
+	// A link to a file is refused where the file is named.
+	require.NoError(t, os.Remove(filepath.Join(dir, "link")))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "link"), 0o755))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "root.pem"), filepath.Join(dir, "link", "root.pem")))
+	_, err = Load(dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `bad.yaml:7:18: spec.import.certificate: path "link/root.pem" leaves the topology repo through a symlink`)
 }
