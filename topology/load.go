@@ -11,7 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Load reads the topology repo at dir: every *.yaml and *.yml file below it
@@ -121,17 +122,22 @@ type decodedFile struct {
 
 // decodeFiles decodes files concurrently (a large topology is many files of
 // many documents) and returns the results in file order, so the outcome never
-// depends on scheduling.
+// depends on scheduling. It returns as soon as ctx is done: one huge document
+// cannot be interrupted inside the YAML parser, so its worker finishes in the
+// background, writing only its own slot of a result nobody reads any more.
 func decodeFiles(ctx context.Context, root string, files []string) ([]decodedFile, error) {
 	out := make([]decodedFile, len(files))
 	fileErrs := make([]error, len(files))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for i := range files {
+			if ctx.Err() != nil {
+				break
+			}
+			g.Go(func() error {
 				data, ferr, err := readTopologyFile(root, files[i])
 				switch {
 				case err != nil:
@@ -141,19 +147,16 @@ func decodeFiles(ctx context.Context, root string, files []string) ([]decodedFil
 				default:
 					out[i].objs, out[i].errs, fileErrs[i] = decodeFile(ctx, files[i], data)
 				}
-			}
-		}()
-	}
-feed:
-	for i := range files {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+				return nil
+			})
 		}
+		_ = g.Wait() // each file's error is kept in file order
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	close(next)
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
