@@ -89,6 +89,8 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 					// gitca's own: the cluster CA's signing certificate alone, for
 					// kube-controller-manager's --cluster-signing-cert-file.
 					want = append(want, "ca-signing.crt")
+					// etcd's --client-crl-file: the etcd CA's revocation list.
+					want = append(want, "etcd/ca.crl")
 				}
 				for _, c := range kubeadmCAs {
 					want = append(want, c+".crt", c+".key")
@@ -131,6 +133,22 @@ func TestExportedPKIWithOpenSSL(t *testing.T) {
 				slices.Sort(want)
 				if !slices.Equal(got, want) {
 					t.Errorf("exported files:\n got %v\nwant %v", got, want)
+				}
+			})
+
+			t.Run("etcd CRL is signed by the etcd CA", func(t *testing.T) {
+				if exp.StateDir == "" {
+					t.Skip("not a gitca export")
+				}
+				stdout, stderr, err := runCommand(ossl, []string{"crl", "-in", pki("etcd/ca.crl"), "-CAfile", pki("etcd/ca.crt"), "-noout", "-text"}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out := stdout + stderr; !strings.Contains(out, "verify OK") || !strings.Contains(out, "Certificate Revocation List") {
+					t.Errorf("openssl crl does not verify pki/etcd/ca.crl against pki/etcd/ca.crt:\n%s", stdout+stderr)
+				}
+				if _, err := RunCommand(ossl, []string{"crl", "-in", pki("etcd/ca.crl"), "-CAfile", pki("ca.crt"), "-noout"}, nil); err == nil {
+					t.Error("pki/etcd/ca.crl verifies against the cluster CA too")
 				}
 			})
 
