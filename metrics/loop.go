@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/reconcile"
 )
 
@@ -57,7 +59,7 @@ func NewLoop(interval time.Duration, now func() time.Time) *Loop {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: ReconcileErrors,
-			Help: "Failed reconcile runs by reason: " + reasonList() + ".",
+			Help: "Failed reconcile runs by reason: " + strings.Join(reconcile.Reasons, ", ") + ".",
 		}, []string{"reason"}),
 		actions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: PlanActions,
@@ -76,17 +78,6 @@ func NewLoop(interval time.Duration, now func() time.Time) *Loop {
 	return l
 }
 
-func reasonList() string {
-	s := ""
-	for i, r := range reconcile.Reasons {
-		if i > 0 {
-			s += ", "
-		}
-		s += r
-	}
-	return s
-}
-
 // Observe records one finished run.
 func (l *Loop) Observe(run reconcile.Run) {
 	l.duration.Observe(run.Duration.Seconds())
@@ -103,7 +94,7 @@ func (l *Loop) Observe(run reconcile.Run) {
 	l.success.Set(unix(run.End))
 	if run.Plan != nil {
 		c := run.Plan.Counts()
-		for _, k := range actionKinds {
+		for _, k := range plan.ActionKinds {
 			l.actions.WithLabelValues(string(k)).Set(float64(c[k]))
 		}
 	}

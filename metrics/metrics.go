@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/status"
 )
 
@@ -120,8 +119,3 @@ func write(w io.Writer, g prometheus.Gatherer) error {
 	}
 	return nil
 }
-
-// actionKinds are the plan actions gitca_plan_actions always reports, zero
-// included, so a rate or a comparison never meets a missing series.
-var actionKinds = []plan.ActionKind{plan.ActionCreate, plan.ActionRequest, plan.ActionRekey, plan.ActionReissue, plan.ActionRenew,
-	plan.ActionUpdateChain, plan.ActionReencrypt, plan.ActionDelete, plan.ActionWait, plan.ActionKeep}

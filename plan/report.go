@@ -14,8 +14,9 @@ import (
 	"github.com/gitca-dev/gitca/topology"
 )
 
-// actionOrder is how summaries list action kinds: most invasive first.
-var actionOrder = []ActionKind{ActionCreate, ActionRequest, ActionRekey, ActionReissue, ActionRenew, ActionUpdateChain, ActionReencrypt, ActionDelete, ActionWait, ActionKeep}
+// ActionKinds are every kind of action, most invasive first: the order
+// summaries list them in, and the set metrics report (zero included).
+var ActionKinds = []ActionKind{ActionCreate, ActionRequest, ActionRekey, ActionReissue, ActionRenew, ActionUpdateChain, ActionReencrypt, ActionDelete, ActionWait, ActionKeep}
 
 // Summary is the one-line count of a plan: "3 create, 1 renew, 20 keep; 7
 // files written, 1 deleted". It counts files too, so a run that changes only
@@ -23,7 +24,7 @@ var actionOrder = []ActionKind{ActionCreate, ActionRequest, ActionRekey, ActionR
 func (p *Plan) Summary() string {
 	c := p.Counts()
 	var parts []string
-	for _, k := range actionOrder {
+	for _, k := range ActionKinds {
 		if c[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c[k], k))
 		}
