@@ -169,6 +169,24 @@ func (l Layout) OverlayDir(p string) string {
 	return ""
 }
 
+// ClusterOf is the cluster whose overlay holds p, "" for none: a declared
+// cluster by its overlay (which may have moved, spec.clusters[].path), else
+// the default layout's clusters/<cluster>/. Overlays never nest
+// (CheckLayout), so at most one declared overlay holds p.
+func (l Layout) ClusterOf(p string) string {
+	for c, d := range l.dirs {
+		if strings.HasPrefix(p, d+"/") {
+			return c
+		}
+	}
+	if strings.HasPrefix(p, clustersDir+"/") {
+		if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
+			return parts[1]
+		}
+	}
+	return ""
+}
+
 // IsKustomization reports whether p is an overlay's kustomization or generator,
 // files that describe an overlay rather than objects in it.
 func IsKustomization(p string) bool {

@@ -7,7 +7,6 @@ package status
 import (
 	"cmp"
 	"encoding/json"
-	"path"
 	"slices"
 	"time"
 
@@ -106,8 +105,9 @@ func New(st *state.State, t *topology.Topology, now time.Time) *Report {
 		}
 	}
 	copies := copiesByID(st)
+	layout := plan.LayoutOf(cmp.Or(t, &topology.Topology{}))
 	for _, id := range ids {
-		row := r.row(st.Primary[id], declared[id], copies[id])
+		row := r.row(layout, st.Primary[id], declared[id], copies[id])
 		switch row.Kind {
 		case plan.KindCA:
 			r.CertificateAuthorities = append(r.CertificateAuthorities, row)
@@ -161,7 +161,7 @@ func copiesByID(st *state.State) map[string]*state.Object {
 	return out
 }
 
-func (r *Report) row(o *state.Object, d *plan.Desired, copied *state.Object) Row {
+func (r *Report) row(layout plan.Layout, o *state.Object, d *plan.Desired, copied *state.Object) Row {
 	var row Row
 	if d != nil {
 		row = Row{ID: d.ID, Kind: d.Kind, Name: d.Name, Issuer: d.Shape.Issuer, Algorithm: d.Shape.KeyAlgorithm, Path: d.Path}
@@ -183,7 +183,7 @@ func (r *Report) row(o *state.Object, d *plan.Desired, copied *state.Object) Row
 		if copied != nil {
 			where = copied
 		}
-		row.Cluster, row.Namespace = clusterOf(where.Path), namespaceOf(where.Raw)
+		row.Cluster, row.Namespace = layout.ClusterOf(where.Path), namespaceOf(where.Raw)
 		if copied == nil && kind == plan.KindCA {
 			// ca/<name>.yaml is in no overlay; a preset still says whose CA it is.
 			row.Cluster, row.Namespace = o.Annotations[topology.AnnotationCluster], ""
@@ -264,17 +264,6 @@ func validityOf(o *state.Object) time.Duration {
 		return 0
 	}
 	return v
-}
-
-// clusterOf is the cluster whose overlay holds p: the default layout puts
-// each overlay at clusters/<cluster>/. An overlay moved by
-// spec.clusters[].path is known only with the topology.
-func clusterOf(p string) string {
-	dir := plan.LayoutOf(&topology.Topology{}).OverlayDir(p)
-	if dir == "" {
-		return ""
-	}
-	return path.Base(dir)
 }
 
 // namespaceOf reads metadata.namespace of a record; the state reader keeps
