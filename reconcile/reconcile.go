@@ -174,7 +174,11 @@ type Result struct {
 
 	pushStarted bool
 	topology    *topology.Topology
-	status      *status.Report
+	// tree is the state branch as the remote holds it after the run, as
+	// already read by the run (what it planned on, or what it read back
+	// before committing): the certificate gauges need no third read.
+	tree   *state.State
+	status *status.Report
 }
 
 // Once is one reconcile: it lands at most one commit, and on any failure
@@ -270,14 +274,10 @@ func (r *Reconciler) once(ctx context.Context) (*Result, error) {
 		res.State = h.String()
 	}
 	if o.OnRun != nil {
-		// The cache holds the state branch as it now is on the remote: what
-		// the certificate gauges should show. Public material only. The run
-		// has landed by now, so a failure here is not the run's: the gauges
-		// keep the last report they had.
-		if tree, err := plan.ReadState(st.Dir()); err != nil {
-			o.Logger.Warn("cannot read the state back for the certificate metrics", "error", err)
-		} else {
-			res.status = status.New(tree, res.topology, now)
+		// The state branch as it now is on the remote: what the certificate
+		// gauges should show. Public material only.
+		if res.tree != nil {
+			res.status = status.New(res.tree, res.topology, now)
 		}
 	}
 	switch {
@@ -333,6 +333,7 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if err != nil {
 		return err
 	}
+	res.tree = tree
 	rcp := plan.ResolveRecipients(t, o.Recipients)
 	if err := CheckRecipients(rcp, o.Recipients); err != nil {
 		return err
@@ -367,8 +368,14 @@ func (r *Reconciler) attempt(ctx context.Context, t *topology.Topology, topoHead
 	if err := emit.WriteContext(ctx, st.Dir(), out.Tree); err != nil {
 		return stageError{ReasonRender, fmt.Errorf("writing the state tree: %w", err)}
 	}
-	if err := checkConverged(ctx, t, st.Dir(), opt.Options); err != nil {
+	written, err := checkConverged(ctx, t, st.Dir(), opt.Options)
+	if err != nil {
 		return stageError{ReasonNotConverged, err}
+	}
+	if o.PushBranch == "" {
+		// A proposal leaves the state branch as it was (the cache is reset
+		// to it below); otherwise the remote gets what was read back.
+		res.tree = written
 	}
 	// The whole worktree, not only what this run wrote: a hand-committed key
 	// or a renderer bug must not reach the remote through us either.
@@ -473,25 +480,25 @@ func planDigest(p *plan.Plan) string {
 // checkConverged reads back the tree just written, public material only, and
 // plans again: anything but "nothing to do" means the tree is not what the
 // renderer meant to write (a damaged file, a renderer bug), and committing it
-// would make every following run commit again.
-func checkConverged(ctx context.Context, t *topology.Topology, dir string, opt plan.Options) error {
+// would make every following run commit again. It returns the tree it read.
+func checkConverged(ctx context.Context, t *topology.Topology, dir string, opt plan.Options) (*state.State, error) {
 	tree, err := plan.ReadStateContext(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("reading back the rendered tree: %w", err)
+		return nil, fmt.Errorf("reading back the rendered tree: %w", err)
 	}
 	opt.AllowDestroy = true // what is left to delete was already allowed
 	p, err := plan.Make(t, tree, opt)
 	if err != nil {
-		return fmt.Errorf("re-planning the rendered tree: %w", err)
+		return nil, fmt.Errorf("re-planning the rendered tree: %w", err)
 	}
 	if !p.Changes() {
-		return nil
+		return tree, nil
 	}
 	left := p.Lines()
 	for i, l := range left {
 		left[i] = "  " + l
 	}
-	return fmt.Errorf("refusing to commit: the rendered tree does not converge, a second plan still wants:\n%s", strings.Join(left, "\n"))
+	return nil, fmt.Errorf("refusing to commit: the rendered tree does not converge, a second plan still wants:\n%s", strings.Join(left, "\n"))
 }
 
 // CheckRecipients refuses a value in a recipient list that is not a
