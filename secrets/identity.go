@@ -131,6 +131,22 @@ func LoadIdentities() (Identities, error) {
 	return Identities{}, fmt.Errorf("%w: %s and %s are unset and %s does not exist", ErrNoIdentity, EnvAgeKeyFile, EnvAgeKey, def)
 }
 
+// DefaultRecipients are what a run seals to where the topology names no
+// recipients: SOPS_AGE_RECIPIENTS, as for the sops CLI, else the recipients
+// of the identities at hand (ids may be nil). A value in the variable that is
+// not a recipient (often a secret key pasted by mistake) is refused without
+// being echoed.
+func DefaultRecipients(ids *Identities) ([]string, error) {
+	env := RecipientsFromEnv()
+	if err := CheckRecipients(EnvAgeRecipients, env); err != nil {
+		return nil, err
+	}
+	if len(env) == 0 && ids != nil {
+		return ids.Recipients(), nil
+	}
+	return env, nil
+}
+
 // RecipientsFromEnv reads SOPS_AGE_RECIPIENTS: age recipients separated by
 // commas and/or whitespace, in order, duplicates dropped.
 func RecipientsFromEnv() []string {

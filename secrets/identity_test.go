@@ -181,3 +181,36 @@ func TestGenerateAgeKey(t *testing.T) {
 	out := runSops(t, bin, env, "", "--decrypt", "--extract", `["stringData"]["tls.key"]`, p)
 	assert.Equal(t, "hidden", string(out))
 }
+
+func TestDefaultRecipients(t *testing.T) {
+	key, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	other, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	ids := &Identities{}
+	*ids, err = ParseIdentities(strings.NewReader(key.String()))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, env string
+		ids       *Identities
+		want      []string
+		err       string
+	}{
+		{name: "the variable wins over the identity", env: other.Recipient().String(), ids: ids, want: []string{other.Recipient().String()}},
+		{name: "no variable: the identity's own recipient", ids: ids, want: []string{key.Recipient().String()}},
+		{name: "neither", want: nil},
+		{name: "a secret key in the variable is refused, not echoed", env: other.String(), ids: ids, err: EnvAgeRecipients},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvAgeRecipients, tc.env)
+			got, err := DefaultRecipients(tc.ids)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				assert.NotContains(t, err.Error(), other.String()[len("AGE-SECRET-KEY-1"):])
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}

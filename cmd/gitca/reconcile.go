@@ -192,12 +192,9 @@ func (f *reconcileFlags) reconciler(out, stderr io.Writer, log *slog.Logger, loo
 	if err != nil {
 		return nil, fmt.Errorf("reconcile needs the reconciler's age identity (set SOPS_AGE_KEY_FILE): %w", err)
 	}
-	recipients := secrets.RecipientsFromEnv()
-	if err := secrets.CheckRecipients(secrets.EnvAgeRecipients, recipients); err != nil {
+	recipients, err := secrets.DefaultRecipients(&ids)
+	if err != nil {
 		return nil, err
-	}
-	if len(recipients) == 0 {
-		recipients = ids.Recipients()
 	}
 	var seed [16]byte
 	if _, err := crand.Read(seed[:]); err != nil {

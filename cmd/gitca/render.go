@@ -98,11 +98,10 @@ func (f *commonFlags) load(cmd *cobra.Command) (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	// As reconcile does: SOPS_AGE_RECIPIENTS, else the identity's own
-	// recipients (the Config's, when it names any, win over both).
-	env := secrets.RecipientsFromEnv()
-	if len(env) == 0 && ids != nil {
-		env = ids.Recipients()
+	// The Config's recipients, when it names any, win over these.
+	env, err := secrets.DefaultRecipients(ids)
+	if err != nil {
+		return nil, err
 	}
 	rcp := plan.ResolveRecipients(t, env)
 	if err := reconcile.CheckRecipients(rcp, env); err != nil {
