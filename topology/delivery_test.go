@@ -171,3 +171,26 @@ func TestClusterDeliveryErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestStateRepositoryURL(t *testing.T) {
+	for _, c := range []struct {
+		name, url, clusters, want string
+	}{
+		{name: "a token, no clusters listed", url: "https://bot:ghp_s3cr3t@github.com/org/state.git",
+			want: `spec.stateRepository.url: the URL carries a password or token, which would be committed to the state repo (a URL without credentials; Flux takes them from spec.stateRepository.secretRef)`},
+		{name: "a token, reported once although a ksops cluster inherits the URL", url: "https://bot:ghp_s3cr3t@github.com/org/state.git",
+			clusters: "  clusters:\n    - name: edge\n      flavour: ksops\n", want: `spec.stateRepository.url: the URL carries a password or token`},
+		{name: "a typo is not echoed", url: "htps://bot:ghp_s3cr3t@github.com/org/state.git",
+			want: `spec.stateRepository.url: not a git repository URL (ssh://, https:// or http:// with a host, as Flux's GitRepository takes it)`},
+		{name: "scp-like is not what Flux takes", url: "git@github.com:org/state.git", want: `spec.stateRepository.url: not a git repository URL`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			config := "apiVersion: gitca.dev/v1alpha1\nkind: Config\nmetadata:\n  name: gitca\nspec:\n  stateRepository:\n    url: '" + c.url + "'\n" + c.clusters
+			_, err := Load(writeTree(t, map[string]string{"config.yaml": config, "ca.yaml": doc(docCA, "ca")}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), "s3cr3t", "a URL's credentials are never echoed")
+			assert.Equal(t, 1, strings.Count(err.Error(), "config.yaml:"), "one error, at the field the user wrote: %s", err)
+		})
+	}
+}

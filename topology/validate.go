@@ -95,9 +95,8 @@ func (v *validator) config() {
 	c := &v.t.Config
 	o := object{kind: KindConfig, name: c.Metadata.Name, origin: c.Origin}
 	if r := c.Spec.StateRepository; r != nil {
-		if u, err := url.Parse(r.URL); err != nil || !slices.Contains([]string{"ssh", "https", "http"}, u.Scheme) || u.Host == "" {
-			v.add(o, "spec.stateRepository.url", fmt.Sprintf("invalid repository URL %q", r.URL), "ssh://, https:// or http:// with a host, as Flux's GitRepository takes it")
-		}
+		v.repoURL(o, "spec.stateRepository.url", r.URL, []string{"ssh", "https", "http"}, false,
+			"ssh://, https:// or http:// with a host, as Flux's GitRepository takes it", "Flux takes them from spec.stateRepository.secretRef")
 		if strings.ContainsAny(r.Branch, " ~^:?*[\\") || strings.HasPrefix(r.Branch, "-") {
 			v.add(o, "spec.stateRepository.branch", fmt.Sprintf("invalid branch %q", r.Branch), "a git branch name")
 		}
@@ -193,8 +192,10 @@ func (v *validator) clusterDelivery(o object, f string, cl Cluster) {
 	switch {
 	case a.RepoURL == "" && cl.Flavour == FlavourKSOPS:
 		v.add(o, f+".argocd.repoURL", fmt.Sprintf("cluster %q uses flavour ksops, whose Argo CD Application needs the state repo's URL", cl.Name), allowedRepoURL)
-	case a.RepoURL != "":
-		v.repoURL(o, f+".argocd.repoURL", a.RepoURL)
+	case a.RepoURL != "" && (v.t.Config.Spec.StateRepository == nil || a.RepoURL != v.t.Config.Spec.StateRepository.URL):
+		// A repoURL copied from spec.stateRepository was checked there, once.
+		v.repoURL(o, f+".argocd.repoURL", a.RepoURL, []string{"https", "http", "ssh", "git", "file"}, true,
+			allowedRepoURL, "Argo CD takes them from its repository Secret")
 	}
 	if strings.TrimSpace(a.Revision) == "" || strings.ContainsAny(a.Revision, " \t\n") {
 		v.add(o, f+".argocd.revision", fmt.Sprintf("invalid revision %q", a.Revision), "a branch, tag or commit, or HEAD")
@@ -212,16 +213,20 @@ const allowedRepoURL = "the state repo as Argo CD fetches it: https://git.exampl
 var scpLikeURL = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$`)
 
 // repoURL checks a git URL without ever echoing it: a URL may carry a token.
-func (v *validator) repoURL(o object, field, s string) {
-	if scpLikeURL.MatchString(s) {
+// repoURL checks a repository URL gitca writes into the state repo (Argo
+// CD's repoURL, Flux's GitRepository url): a scheme the consumer takes, a
+// host, and no password or token, which would be committed. The URL itself
+// is never echoed: a typo in it may sit next to a token.
+func (v *validator) repoURL(o object, field, s string, schemes []string, scpLike bool, allowed, credentialsFrom string) {
+	if scpLike && scpLikeURL.MatchString(s) {
 		return
 	}
 	u, err := url.Parse(s)
 	switch {
-	case err != nil || !slices.Contains([]string{"https", "http", "ssh", "git", "file"}, u.Scheme) || (u.Host == "" && u.Scheme != "file"):
-		v.add(o, field, "not a git repository URL", allowedRepoURL)
+	case err != nil || !slices.Contains(schemes, u.Scheme) || (u.Host == "" && u.Scheme != "file"):
+		v.add(o, field, "not a git repository URL", allowed)
 	case u.User != nil && func() bool { _, ok := u.User.Password(); return ok }():
-		v.add(o, field, "the URL carries a password or token, which would be committed to the state repo", "a URL without credentials; Argo CD takes them from its repository Secret")
+		v.add(o, field, "the URL carries a password or token, which would be committed to the state repo", "a URL without credentials; "+credentialsFrom)
 	}
 }
 
