@@ -181,13 +181,14 @@ func sinceOf(o *state.Object) (time.Time, bool) {
 // desired record is made from.
 func (p *Plan) planRotations(desired []*Desired, st *state.State) ([]*Desired, error) {
 	p.rot = newRotationPlan()
+	retired := retiredRecords(st)
 	out := make([]*Desired, 0, len(desired))
 	var errs topology.ErrorList
 	for _, d := range desired {
 		out = append(out, d)
 		switch {
 		case d.Kind == KindCA && d.CA.Spec.Import == nil:
-			extra, err := p.planCARotation(d, st)
+			extra, err := p.planCARotation(d, st, retired[d.ID])
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -224,12 +225,11 @@ func rotationError(d *Desired, err error) *topology.FieldError {
 
 // planCARotation plans one CA's rotation and returns the records of its
 // other generations (next or previous, and retired ones).
-func (p *Plan) planCARotation(d *Desired, st *state.State) ([]*Desired, *topology.FieldError) {
+func (p *Plan) planCARotation(d *Desired, st *state.State, retired []*state.Object) ([]*Desired, *topology.FieldError) {
 	spec := d.CA.Spec.Rotation
 	signing := st.Primary[d.ID]
 	next := st.Primary[generationID(d.ID, GenerationNext)]
 	prev := st.Primary[generationID(d.ID, GenerationPrevious)]
-	retired := retiredRecords(st, d.ID)
 	if spec == nil && next == nil && prev == nil && len(retired) == 0 && generationOf(signing) <= 1 {
 		return nil, nil
 	}
@@ -439,13 +439,18 @@ func (p *Plan) retiredDesired(d *Desired, baseCN string, o *state.Object) *Desir
 	return &g
 }
 
-// retiredRecords are the stored retired generations of a CA, by ID.
-func retiredRecords(st *state.State, caID string) []*state.Object {
-	var out []*state.Object
-	for _, id := range sortedKeys(st.Primary) {
-		if o := st.Primary[id]; strings.HasPrefix(id, caID+"@") && o.Annotations[AnnotationRotationRole] == GenerationRetired {
-			out = append(out, o)
+// retiredRecords are the stored retired generations of every CA, by the CA's
+// ID, each list by record ID: one pass over the state for all CAs, since a
+// plan of thousands of records has them on its every run.
+func retiredRecords(st *state.State) map[string][]*state.Object {
+	out := map[string][]*state.Object{}
+	for id, o := range st.Primary {
+		if ca, _, ok := strings.Cut(id, "@"); ok && o.Annotations[AnnotationRotationRole] == GenerationRetired {
+			out[ca] = append(out[ca], o)
 		}
+	}
+	for _, l := range out {
+		slices.SortFunc(l, func(a, b *state.Object) int { return strings.Compare(a.ID, b.ID) })
 	}
 	return out
 }

@@ -53,6 +53,9 @@ type signerChange struct {
 
 // viewOf is the rotation view of a desired record, nil when no rotation concerns it.
 func (p *Plan) viewOf(d *Desired, st *state.State) *rotationView {
+	if len(p.rot.byID) == 0 {
+		return nil // no rotation anywhere: the common case, on every record
+	}
 	v := &rotationView{}
 	var own *staged
 	if ref, ok := p.rot.generations[d.ID]; ok {
