@@ -440,8 +440,7 @@ func (ap *Applier) importCA(a *plan.Action, m *Material) error {
 func certSpec(d *plan.Desired, now time.Time) (sign.CertSpec, error) {
 	sh := d.Shape
 	spec := sign.CertSpec{
-		Subject: topology.Subject{CommonName: sh.CommonName, Organizations: sh.Organizations,
-			OrganizationalUnit: sh.OrgUnits, Countries: sh.Countries, Localities: sh.Localities},
+		Subject:   sh.Subject(),
 		CA:        sh.CA,
 		PathLen:   sh.PathLen,
 		Profile:   topology.Profile(sh.Profile),

@@ -37,6 +37,9 @@ func (ap *Applier) crl(a *plan.Action, m *Material) (string, error) {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 			x509.RevocationListEntry{SerialNumber: serial, RevocationTime: e.RevokedAt, ReasonCode: cessationOfOperation})
 	}
+	// Signatures take crypto/rand, as sign.Certificate's do: the injected
+	// randomness decides what a test compares (keys, serials), and Go ignores
+	// a custom reader in signing anyway (GODEBUG=cryptocustomrand).
 	der, err := x509.CreateRevocationList(rand.Reader, tmpl, m.Cert, m.Key)
 	if err != nil {
 		return "", fmt.Errorf("signing its revocation list: %w", err)

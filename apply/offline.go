@@ -30,8 +30,7 @@ func (ap *Applier) offline(a *plan.Action, m *Material) error {
 	switch {
 	case a.Action == plan.ActionRequest:
 		sh := a.Desired.Shape
-		m.csr, err = sign.CARequestPEM(topology.Subject{CommonName: sh.CommonName, Organizations: sh.Organizations,
-			OrganizationalUnit: sh.OrgUnits, Countries: sh.Countries, Localities: sh.Localities}, sh.PathLen, m.Key)
+		m.csr, err = sign.CARequestPEM(sh.Subject(), sh.PathLen, m.Key)
 		return err
 	case a.NewCert():
 		c := ap.Plan.SignedCertificate(a.ID)

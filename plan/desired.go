@@ -39,6 +39,13 @@ type Shape struct {
 	Members []string `json:"members,omitempty"`
 }
 
+// Subject is the distinguished name the shape's certificate (or a CA's
+// request, signed offline) carries.
+func (sh Shape) Subject() topology.Subject {
+	return topology.Subject{CommonName: sh.CommonName, Organizations: sh.Organizations,
+		OrganizationalUnit: sh.OrgUnits, Countries: sh.Countries, Localities: sh.Localities}
+}
+
 // JSON is the canonical encoding (struct field order, no spaces).
 func (s Shape) JSON() string {
 	b, err := json.Marshal(s)

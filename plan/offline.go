@@ -196,7 +196,7 @@ func (p *Plan) offlineWarnings(a *Action) []string {
 // each named, so the person who signed it knows what to sign again.
 func checkSigned(c, root *x509.Certificate, pub crypto.PublicKey, csr *x509.CertificateRequest, d *Desired, now time.Time) []string {
 	var out []string
-	if !samePublicKey(c.PublicKey, pub) {
+	if !sign.SamePublicKey(c.PublicKey, pub) {
 		out = append(out, "its public key is not the one gitca holds for "+d.Name+" (signed for another request?)")
 	}
 	if !c.BasicConstraintsValid || !c.IsCA {
@@ -249,12 +249,6 @@ func certPathLen(c *x509.Certificate) string {
 		return ""
 	}
 	return fmt.Sprint(c.MaxPathLen)
-}
-
-func samePublicKey(a, b crypto.PublicKey) bool {
-	da, err1 := x509.MarshalPKIXPublicKey(a)
-	db, err2 := x509.MarshalPKIXPublicKey(b)
-	return err1 == nil && err2 == nil && bytes.Equal(da, db)
 }
 
 // waitBehind makes an object wait when what it needs waits: its issuer, a

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -231,7 +232,7 @@ func (p *Plan) writeGraph(w io.Writer) error {
 		if a.Action != ActionKeep && a.Action != ActionDelete && a.Action != ActionWait {
 			only[a.ID] = true
 		}
-		if t := cmpOrTime(a.After, a.Before); t != nil {
+		if t := cmp.Or(a.After, a.Before); t != nil {
 			notAfter[a.ID] = *t
 		}
 	}
@@ -259,13 +260,6 @@ func (p *Plan) writeGraph(w io.Writer) error {
 	}
 	_, err = fmt.Fprintf(w, "```\n\n")
 	return err
-}
-
-func cmpOrTime(a, b *time.Time) *time.Time {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func mdEscape(s string) string {

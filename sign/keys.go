@@ -89,9 +89,15 @@ func KeyAlgorithmOf(pub crypto.PublicKey) (topology.KeyAlgorithm, error) {
 // KeyMatches reports whether pub is the public half of key, e.g. whether a stored
 // certificate and private key belong together.
 func KeyMatches(key crypto.Signer, pub crypto.PublicKey) bool {
-	if key == nil || pub == nil {
+	return key != nil && SamePublicKey(key.Public(), pub)
+}
+
+// SamePublicKey reports whether a and b are the same public key (every key
+// type crypto/x509 parses has an Equal method).
+func SamePublicKey(a, b crypto.PublicKey) bool {
+	if a == nil || b == nil {
 		return false
 	}
-	own, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && own.Equal(pub)
+	own, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && own.Equal(b)
 }
