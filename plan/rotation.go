@@ -80,8 +80,6 @@ type staged struct {
 	otherRole string
 	// dropped is the generation this run drops, 0 for none.
 	dropped int
-	// stepErr is a target the rotation cannot take; it fails the plan.
-	stepErr error
 	// storedGen are the stored records of the live generations before the
 	// run, genIDs the desired records of those after it, by generation.
 	storedGen map[int]*state.Object
@@ -282,7 +280,6 @@ func (p *Plan) planCARotation(d *Desired, st *state.State, retired []*state.Obje
 	r.in = in
 	step, err := stepRotation(in)
 	if err != nil {
-		r.stepErr = err
 		return nil, rotationError(d, err)
 	}
 	r.step = step
@@ -340,12 +337,10 @@ func (p *Plan) planCARotation(d *Desired, st *state.State, retired []*state.Obje
 			extra = append(extra, g)
 		} else {
 			p.rot.deletes[other.ID] = []Reason{{Code: ReasonRotationDrop, Detail: fmt.Sprintf("generation %d of %s leaves every trust file; spec.rotation.retire: delete", in.other, d.Name)}}
-			p.rot.claimed[other.ID] = true
 		}
 	case step.Transition == TransitionRollback && in.phase == PhaseAdd:
 		r.dropped = in.other
 		p.rot.deletes[other.ID] = []Reason{{Code: ReasonRotationRollback, Detail: fmt.Sprintf("generation %d of %s never signed; it leaves every trust file", in.other, d.Name)}}
-		p.rot.claimed[other.ID] = true
 	case step.Transition == TransitionAdd && in.phase == PhaseAdd:
 		r.dropped = in.other // replaced before it signed: its record is written over
 	}
@@ -534,7 +529,6 @@ func (p *Plan) planKeyRotation(d *Desired, kp *topology.KeyPair, st *state.State
 	r.in = in
 	step, err := stepRotation(in)
 	if err != nil {
-		r.stepErr = err
 		return rotationError(d, err)
 	}
 	r.step = step
