@@ -4,30 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 
+	"github.com/gitca-dev/gitca/internal/keyscan"
 	"go.yaml.in/yaml/v3"
-)
-
-// The topology repo is read by every plan, often in CI on pull requests: a
-// private key in it is exposed to everyone who can read the repo or the CI
-// logs. These patterns find one without ever reporting its content.
-var (
-	// A PEM private key block of any label; its END marker must follow, so
-	// prose that merely names the marker is not reported.
-	pemKeyBegin = regexp.MustCompile(`-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----`)
-	// age X25519 and hybrid identities: the prefix, then bech32 data.
-	ageSecretKey = regexp.MustCompile(`AGE-SECRET-KEY-(?:PQ-)?1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{20,}`)
-	// Base64 of "-----BEGIN": a PEM key inside Secret data or kubeconfig client-key-data.
-	base64PEMBegin = regexp.MustCompile(`LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}`)
-	// A SOPS-encrypted value; ciphertext, blanked before scanning.
-	sopsEncValue = regexp.MustCompile(`ENC\[AES256_GCM,[^\]]*\]`)
 )
 
 // encryptKeyHow is the fix for a plain key, in the two forms the renderer
@@ -37,57 +21,19 @@ const encryptKeyHow = "encrypt it with sops and commit only the result: " +
 	"or with the key under stringData.tls.key of a Secret manifest: sops --encrypt --age <recipient> key.yaml > key.sops.yaml; " +
 	"then delete the plain file, and rotate the key if it was ever pushed"
 
-type keyFinding struct {
-	line int
-	what string // "PEM EC PRIVATE KEY", "age secret key": never the key itself
-}
-
-// findPlainKeys reports the private keys in b that are not inside a sops ENC[...] value.
-func findPlainKeys(b []byte) []keyFinding {
-	if !bytes.Contains(b, []byte("PRIVATE KEY-----")) && !bytes.Contains(b, []byte("AGE-SECRET-KEY-")) &&
-		!bytes.Contains(b, []byte("LS0tLS1CRUdJTi")) {
-		return nil
-	}
-	// Blank sealed values in place (same length, so offsets and lines hold).
-	text := sopsEncValue.ReplaceAllFunc(bytes.Clone(b), func(m []byte) []byte { return bytes.Repeat([]byte{' '}, len(m)) })
-	lineAt := func(off int) int { return bytes.Count(text[:off], []byte{'\n'}) + 1 }
-	var out []keyFinding
-	for _, m := range pemKeyBegin.FindAllSubmatchIndex(text, -1) {
-		label := string(text[m[2]:m[3]])
-		if bytes.Contains(text[m[1]:], []byte("-----END "+label+"-----")) {
-			out = append(out, keyFinding{lineAt(m[0]), "PEM " + label})
-		}
-	}
-	for _, m := range ageSecretKey.FindAllIndex(text, -1) {
-		out = append(out, keyFinding{lineAt(m[0]), "age secret key"})
-	}
-	for _, m := range base64PEMBegin.FindAllIndex(text, -1) {
-		tok := text[m[0]:m[1]]
-		dec := make([]byte, base64.StdEncoding.DecodedLen(len(tok)))
-		// On malformed input (a token cut by a line wrap) Decode still returns
-		// what it decoded before the fault, which is enough to judge.
-		n, _ := base64.StdEncoding.Decode(dec, tok)
-		if k := pemKeyBegin.FindSubmatchIndex(dec[:n]); k != nil {
-			label := string(dec[k[2]:k[3]])
-			if bytes.Contains(dec[k[1]:n], []byte("-----END "+label+"-----")) {
-				out = append(out, keyFinding{lineAt(m[0]), "PEM " + label + " (base64)"})
-			}
-		}
-	}
-	return out
-}
-
-func plainKeyError(file string, f keyFinding) *FieldError {
-	msg := fmt.Sprintf("plain private key (%s): a private key must never be committed unencrypted", f.what)
+func plainKeyError(file string, f keyscan.Finding) *FieldError {
+	msg := fmt.Sprintf("plain private key (%s): a private key must never be committed unencrypted", f.What)
 	allowed := encryptKeyHow
-	if f.what == "age secret key" {
+	if f.What == keyscan.AgeSecretKey {
 		msg = "plain age secret key: an age identity must never be committed"
 		allowed = "remove it and rotate it; gitca reads its identity from SOPS_AGE_KEY_FILE, and the topology holds only recipients (age1...)"
 	}
-	return &FieldError{Pos: Position{File: file, Line: f.line, Col: 1}, Msg: msg, Allowed: allowed}
+	return &FieldError{Pos: Position{File: file, Line: f.Line, Col: 1}, Msg: msg, Allowed: allowed}
 }
 
-// scanPlainKeys looks at the first MaxFileSize bytes of every regular file
+// The topology repo is read by every plan, often in CI on pull requests: a
+// private key in it is exposed to everyone who can read the repo or the CI
+// logs. scanPlainKeys looks at the first MaxFileSize bytes of every regular file
 // under root, not only the YAML documents, since a key committed next to the
 // topology (key.pem, a README) is as exposed. Symlinks are not followed and
 // .git is skipped: its objects are compressed and the working tree is what
@@ -119,7 +65,7 @@ func scanPlainKeys(ctx context.Context, root string) (ErrorList, error) {
 		if err != nil {
 			return err
 		}
-		for _, f := range findPlainKeys(b) {
+		for _, f := range keyscan.Scan(b) {
 			errs = append(errs, plainKeyError(p, f))
 		}
 		return nil
@@ -159,8 +105,8 @@ func (v *validator) importedKey(o object, field, p string) {
 		v.add(o, field, fmt.Sprintf("cannot read %q: %v", p, err), allowedFile)
 		return
 	}
-	if found := findPlainKeys(b); len(found) > 0 {
-		v.add(o, field, fmt.Sprintf("%s holds a plain private key (%s); it must be SOPS-encrypted", p, found[0].what), encryptKeyHow)
+	if found := keyscan.Scan(b); len(found) > 0 {
+		v.add(o, field, fmt.Sprintf("%s holds a plain private key (%s); it must be SOPS-encrypted", p, found[0].What), encryptKeyHow)
 		return
 	}
 	if !isSOPSEncrypted(p, b) {
