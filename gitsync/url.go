@@ -12,6 +12,7 @@ package gitsync
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -218,4 +219,36 @@ func cleanDir(raw, dir string) (string, error) {
 		return "", nil
 	}
 	return c, nil
+}
+
+// IsRemote tells a repository address from a directory to read as it is: a
+// URL, an scp-style address ([user@]host:path), a #branch or //subdir
+// selector, or a bare repository on disk. A checked-out worktree is a
+// directory.
+func IsRemote(s string) bool {
+	if strings.Contains(s, "://") || strings.Contains(s, "#") || strings.Contains(s, "//") {
+		return true
+	}
+	if isSCPLike(s) && !strings.Contains(s[:strings.IndexByte(s, ':')], `\`) {
+		return true
+	}
+	fi, err := os.Stat(filepath.Join(s, "HEAD"))
+	if err != nil || fi.IsDir() {
+		return false
+	}
+	fi, err = os.Stat(filepath.Join(s, "objects"))
+	return err == nil && fi.IsDir()
+}
+
+// CacheDir is where clones are kept: dir when set, else gitca's directory
+// in the user's cache directory.
+func CacheDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
+	}
+	return filepath.Join(base, "gitca"), nil
 }

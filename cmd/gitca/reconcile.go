@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -170,13 +168,9 @@ func (f *reconcileFlags) reconciler(out, stderr io.Writer, log *slog.Logger, loo
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
-	cache := f.cacheDir
-	if cache == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
-		}
-		cache = filepath.Join(base, "gitca")
+	cache, err := gitsync.CacheDir(f.cacheDir)
+	if err != nil {
+		return nil, err
 	}
 	clock := func() time.Time { return time.Now().UTC() }
 	if f.now != "" {

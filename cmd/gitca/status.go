@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,41 +150,20 @@ func printStatus(w io.Writer, r *status.Report, output string) error {
 // directory, else a clone of the repository it names, made with reconcile's
 // code (gitsync) and kept in the cache for the next call.
 func stateDir(cmd *cobra.Command, arg, cacheDir string, auth gitsync.AuthOptions) (string, func(), error) {
-	if !isRepoAddress(arg) {
+	if !gitsync.IsRemote(arg) {
 		return arg, func() {}, nil
 	}
 	src, err := gitsync.ParseSource(arg)
 	if err != nil {
 		return "", nil, fmt.Errorf("--state: %w", err)
 	}
-	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", nil, fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
-		}
-		cacheDir = filepath.Join(base, "gitca")
+	cacheDir, err = gitsync.CacheDir(cacheDir)
+	if err != nil {
+		return "", nil, err
 	}
 	repo, err := gitsync.Open(cmd.Context(), src, cacheDir, auth)
 	if err != nil {
 		return "", nil, fmt.Errorf("state %s: %w", src, err)
 	}
 	return repo.Dir(), func() { _ = repo.Unlock() }, nil
-}
-
-// isRepoAddress tells a repository address from a state directory: a URL, an
-// scp-style address, a #branch or //subdir selector, or a bare repository on
-// disk. A checked-out state (a worktree) is read as the directory it is.
-func isRepoAddress(s string) bool {
-	if strings.Contains(s, "://") || strings.Contains(s, "#") || strings.Contains(s, "//") {
-		return true
-	}
-	if i := strings.Index(s, ":"); i > 0 && !strings.ContainsAny(s[:i], "/\\") {
-		return true // [user@]host:path
-	}
-	fi, err := os.Stat(filepath.Join(s, "HEAD"))
-	if err != nil || fi.IsDir() {
-		return false
-	}
-	fi, err = os.Stat(filepath.Join(s, "objects"))
-	return err == nil && fi.IsDir()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gitca-dev/gitca/emit"
+	"github.com/gitca-dev/gitca/gitsync"
 	"github.com/gitca-dev/gitca/metrics"
 	"github.com/gitca-dev/gitca/plan"
 	"github.com/gitca-dev/gitca/render"
@@ -158,13 +159,13 @@ func TestStatusRepoAddress(t *testing.T) {
 	for s, want := range map[string]bool{
 		"./state": false, "/srv/state": false, "state": false,
 		"file:///srv/state.git": true, "ssh://git@host/x.git": true, "git@github.com:org/state.git": true,
-		"/srv/pki.git//state": true, "/srv/state.git#main": true,
+		"/srv/pki.git//state": true, "/srv/state.git#main": true, `dir\with:colon`: false,
 	} {
-		assert.Equal(t, want, isRepoAddress(s), s)
+		assert.Equal(t, want, gitsync.IsRemote(s), s)
 	}
 	bare := newBare(t, "state")
-	assert.True(t, isRepoAddress(bare), "a bare repository on disk")
-	assert.False(t, isRepoAddress(t.TempDir()))
+	assert.True(t, gitsync.IsRemote(bare), "a bare repository on disk")
+	assert.False(t, gitsync.IsRemote(t.TempDir()))
 }
 
 // TestStatusFromRepository reads the state straight from a repository with
