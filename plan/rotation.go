@@ -164,6 +164,33 @@ func generationOf(o *state.Object) int {
 	return 1
 }
 
+// StoredRotation is where the rotation of a CA or key pair stands in st,
+// from public annotations only: the signing generation (0 when there is no
+// record), the other live generation (0 when none) and the phase. It reads
+// the records as planning does, for the commands that declare the next step.
+func StoredRotation(st *state.State, kind ObjectKind, name string) (signing, other int, phase Phase) {
+	if st == nil {
+		return 0, 0, PhaseSteady
+	}
+	id := string(kind) + "/" + name
+	o := st.Primary[id]
+	signing = generationOf(o)
+	if kind == KindKeyPair {
+		if o != nil && o.Annotations[AnnotationRotationPhase] != "" {
+			other, _ = strconv.Atoi(o.Annotations[AnnotationRotationOther])
+			return signing, other, Phase(o.Annotations[AnnotationRotationPhase])
+		}
+		return signing, 0, PhaseSteady
+	}
+	if next := st.Primary[generationID(id, GenerationNext)]; next != nil {
+		return signing, generationOf(next), PhaseAdd
+	}
+	if prev := st.Primary[generationID(id, GenerationPrevious)]; prev != nil {
+		return signing, generationOf(prev), PhaseSwitch
+	}
+	return signing, 0, PhaseSteady
+}
+
 // sinceOf is when the phase a record is in started: its annotation, or when
 // its certificate was made (a record without the annotation was edited).
 func sinceOf(o *state.Object) (time.Time, bool) {

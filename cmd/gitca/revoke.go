@@ -63,7 +63,7 @@ without its bindings.`,
 					return err
 				}
 			}
-			signing, other, _ := storedGenerations(st, topology.KindCertificateAuthority, issuer)
+			signing, other, _ := plan.StoredRotation(st, plan.KindCA, issuer)
 			generation := max(declared, signing, other) + 1
 			target := topology.RotationTarget{Kind: topology.KindCertificateAuthority, Name: issuer}
 			if origin.Preset != "" {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -72,7 +71,7 @@ func newRotateObjectCmd(use, kind string) *cobra.Command {
 					return err
 				}
 			}
-			signing, other, phase := storedGenerations(st, kind, name)
+			signing, other, phase := plan.StoredRotation(st, plan.ObjectKind(kind), name)
 			switch {
 			case generation > 0:
 			case rollback && st == nil:
@@ -154,40 +153,6 @@ func caNames(t *topology.Topology) []string {
 		out = append(out, ca.Metadata.Name)
 	}
 	return out
-}
-
-// storedGenerations are the signing generation in the state, the other
-// live one (0 when none) and the phase, from the records' public annotations.
-func storedGenerations(st *state.State, kind, name string) (signing, other int, phase plan.Phase) {
-	if st == nil {
-		return 0, 0, plan.PhaseSteady
-	}
-	gen := func(o *state.Object) int {
-		if o == nil {
-			return 0
-		}
-		if n, err := strconv.Atoi(o.Annotations[plan.AnnotationGeneration]); err == nil {
-			return n
-		}
-		return 1
-	}
-	id := kind + "/" + name
-	o := st.Primary[id]
-	signing = gen(o)
-	if kind == topology.KindKeyPair {
-		if o != nil && o.Annotations[plan.AnnotationRotationPhase] != "" {
-			other, _ = strconv.Atoi(o.Annotations[plan.AnnotationRotationOther])
-			return signing, other, plan.Phase(o.Annotations[plan.AnnotationRotationPhase])
-		}
-		return signing, 0, plan.PhaseSteady
-	}
-	if next := st.Primary[id+"@"+plan.GenerationNext]; next != nil {
-		return signing, gen(next), plan.PhaseAdd
-	}
-	if prev := st.Primary[id+"@"+plan.GenerationPrevious]; prev != nil {
-		return signing, gen(prev), plan.PhaseSwitch
-	}
-	return signing, 0, plan.PhaseSteady
 }
 
 // rewriteTopologyFile edits the file in place and keeps the edit only if
