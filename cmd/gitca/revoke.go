@@ -53,7 +53,7 @@ without its bindings.`,
 				return fmt.Errorf("no Kubeconfig %q in the topology", name)
 			}
 			issuer := k.Spec.Issuer
-			declared, origin, err := declaredRotation(t, topology.KindCertificateAuthority, issuer)
+			site, err := rotationSiteOf(t, topology.KindCertificateAuthority, issuer)
 			if err != nil {
 				return err
 			}
@@ -64,16 +64,9 @@ without its bindings.`,
 				}
 			}
 			signing, other, _ := plan.StoredRotation(st, plan.KindCA, issuer)
-			generation := max(declared, signing, other) + 1
-			target := topology.RotationTarget{Kind: topology.KindCertificateAuthority, Name: issuer}
-			if origin.Preset != "" {
-				target = topology.RotationTarget{Kind: topology.KindPreset, Name: origin.Preset, Entry: issuer}
-				if p := t.Preset(origin.Preset); p != nil {
-					origin = p.Origin
-				}
-			}
+			generation := max(site.declared, signing, other) + 1
 			kFile := filepath.Join(t.Root, filepath.FromSlash(k.Origin.File))
-			caFile := filepath.Join(t.Root, filepath.FromSlash(origin.File))
+			caFile := filepath.Join(t.Root, filepath.FromSlash(site.origin.File))
 			saved := map[string][]byte{}
 			for _, f := range []string{kFile, caFile} {
 				if saved[f], err = os.ReadFile(f); err != nil {
@@ -105,7 +98,7 @@ without its bindings.`,
 			if err := os.WriteFile(kFile, removed, fi.Mode().Perm()); err != nil {
 				return err
 			}
-			if err := rewriteTopologyFile(caFile, target, topology.RotationEdit{Generation: generation, Soak: soak, Retire: retire}, topoDir); err != nil {
+			if err := rewriteTopologyFile(caFile, site.target, topology.RotationEdit{Generation: generation, Soak: soak, Retire: retire}, topoDir); err != nil {
 				restore()
 				return err
 			}
@@ -115,7 +108,7 @@ without its bindings.`,
 				what = fmt.Sprintf("kubeconfig %s from Preset %s's spec.kcp.kubeconfigs", name, k.Origin.Preset)
 			}
 			fmt.Fprintf(w, "%s: removed %s (its Secret and ClusterRoleBindings go in the next run)\n", k.Origin.File, what)
-			fmt.Fprintf(w, "%s: CertificateAuthority %s rotates to generation %d: the revoked certificate stops being trusted at Drop, which `gitca plan` dates\n", origin.File, issuer, generation)
+			fmt.Fprintf(w, "%s: CertificateAuthority %s rotates to generation %d: the revoked certificate stops being trusted at Drop, which `gitca plan` dates\n", site.origin.File, issuer, generation)
 			return nil
 		},
 	}

@@ -61,10 +61,11 @@ func newRotateObjectCmd(use, kind string) *cobra.Command {
 				return err
 			}
 			name := args[0]
-			declared, origin, err := declaredRotation(t, kind, name)
+			site, err := rotationSiteOf(t, kind, name)
 			if err != nil {
 				return err
 			}
+			declared := site.declared
 			var st *state.State
 			if stateDir != "" {
 				if st, err = plan.ReadState(stateDir); err != nil {
@@ -88,21 +89,12 @@ func newRotateObjectCmd(use, kind string) *cobra.Command {
 			if generation < 1 {
 				return fmt.Errorf("generation %d: generations start at 1", generation)
 			}
-			target := topology.RotationTarget{Kind: kind, Name: name}
-			field := "spec.rotation"
-			if origin.Preset != "" {
-				target = topology.RotationTarget{Kind: topology.KindPreset, Name: origin.Preset, Entry: name}
-				field = "spec.rotations." + name
-				if p := t.Preset(origin.Preset); p != nil {
-					origin = p.Origin
-				}
-			}
-			file := filepath.Join(t.Root, filepath.FromSlash(origin.File))
+			file := filepath.Join(t.Root, filepath.FromSlash(site.origin.File))
 			edit := topology.RotationEdit{Generation: generation, Soak: soak, Retire: retire, TokenLifetime: tokenLifetime}
-			if err := rewriteTopologyFile(file, target, edit, topoDir); err != nil {
+			if err := rewriteTopologyFile(file, site.target, edit, topoDir); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s.generation: %d (was %d)\n", origin.File, field, generation, max(declared, 1))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s.generation: %d (was %d)\n", site.origin.File, site.field, generation, max(declared, 1))
 			fmt.Fprintf(cmd.OutOrStdout(), "Commit the topology; `gitca plan` shows what the next run does and from when each phase follows.\n")
 			return nil
 		},
@@ -120,31 +112,49 @@ func newRotateObjectCmd(use, kind string) *cobra.Command {
 	return cmd
 }
 
-// declaredRotation is an object's declared generation (1 when none) and where it was declared.
-func declaredRotation(t *topology.Topology, kind, name string) (int, topology.Origin, error) {
+// rotationSite is where an object's rotation is declared: its own
+// spec.rotation, or, for an object a Preset generated, the Preset's
+// spec.rotations.<name>. declared is the generation declared there (1 when
+// none is).
+type rotationSite struct {
+	declared int
+	target   topology.RotationTarget
+	origin   topology.Origin // the document that holds (or will hold) it
+	field    string
+}
+
+func rotationSiteOf(t *topology.Topology, kind, name string) (rotationSite, error) {
 	var r *topology.Rotation
 	var origin topology.Origin
 	switch kind {
 	case topology.KindCertificateAuthority:
 		ca := t.CA(name)
 		if ca == nil {
-			return 0, origin, fmt.Errorf("no CertificateAuthority %q in the topology (have: %s)", name, strings.Join(caNames(t), ", "))
+			return rotationSite{}, fmt.Errorf("no CertificateAuthority %q in the topology (have: %s)", name, strings.Join(caNames(t), ", "))
 		}
 		if ca.Spec.Import != nil {
-			return 0, origin, fmt.Errorf("CertificateAuthority %s is imported: gitca cannot make a new generation of its key", name)
+			return rotationSite{}, fmt.Errorf("CertificateAuthority %s is imported: gitca cannot make a new generation of its key", name)
 		}
 		r, origin = ca.Spec.Rotation, ca.Origin
 	default:
 		kp := t.KeyPair(name)
 		if kp == nil {
-			return 0, origin, fmt.Errorf("no KeyPair %q in the topology", name)
+			return rotationSite{}, fmt.Errorf("no KeyPair %q in the topology", name)
 		}
 		r, origin = kp.Spec.Rotation, kp.Origin
 	}
-	if r == nil {
-		return 1, origin, nil
+	site := rotationSite{declared: 1, target: topology.RotationTarget{Kind: kind, Name: name}, origin: origin, field: "spec.rotation"}
+	if r != nil {
+		site.declared = r.Generation
 	}
-	return r.Generation, origin, nil
+	if origin.Preset != "" {
+		site.target = topology.RotationTarget{Kind: topology.KindPreset, Name: origin.Preset, Entry: name}
+		site.field = "spec.rotations." + name
+		if p := t.Preset(origin.Preset); p != nil {
+			site.origin = p.Origin
+		}
+	}
+	return site, nil
 }
 
 func caNames(t *topology.Topology) []string {
