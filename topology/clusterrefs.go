@@ -7,80 +7,50 @@ import (
 	"strings"
 )
 
-// clusterRefs rejects references to clusters the Config does not declare, once
-// it declares any: a typo (cluster: prdo) would otherwise create an overlay
-// that nothing applies, and the Secrets would silently never arrive. A Config
-// without clusters keeps the old meaning, every named cluster with defaults,
-// so small topologies need no Config.
+// declaredCluster rejects a reference to a cluster the Config does not
+// declare, once it declares any: a typo (cluster: prdo) would otherwise
+// create an overlay that nothing applies, and the Secrets would silently
+// never arrive. A Config without clusters keeps the old meaning, every named
+// cluster with defaults, so small topologies need no Config. Every SecretRef
+// comes through here from secretRef.
 //
 // Presets are held to the same rule rather than declaring their cluster
 // themselves: a Preset's cluster is as easy to misspell, or to leave at its
 // default (the Preset's name) by mistake, as anyone's. Each undeclared cluster
 // is reported once per Preset, at the field that set it.
-func (v *validator) clusterRefs() {
-	declared := map[string]bool{}
-	for _, c := range v.t.Config.Spec.Clusters {
-		declared[c.Name] = true
+func (v *validator) declaredCluster(o object, field, cluster string) {
+	if len(v.t.Config.Spec.Clusters) == 0 || cluster == "" || !isDNS1123Subdomain(cluster) {
+		return // missing and invalid names are reported by secretRef
 	}
-	if len(declared) == 0 {
+	if slices.ContainsFunc(v.t.Config.Spec.Clusters, func(c Cluster) bool { return c.Name == cluster }) {
 		return
 	}
-	type presetCluster struct{ preset, cluster string }
-	reported := map[presetCluster]bool{}
-	check := func(o object, field, cluster string) {
-		if cluster == "" || declared[cluster] || !isDNS1123Subdomain(cluster) {
-			return // missing and invalid names are reported by secretRef
-		}
-		if o.origin.Preset == "" {
-			v.add(o, field, v.undeclaredCluster(cluster), v.declaredClusters())
-			return
-		}
-		key := presetCluster{o.origin.Preset, cluster}
-		if reported[key] {
-			return
-		}
-		reported[key] = true
-		p := v.t.Preset(o.origin.Preset)
-		if p == nil {
-			return
-		}
-		po := object{kind: KindPreset, name: p.Metadata.Name, origin: p.Origin}
-		if f := presetClusterField(p, cluster); f != "" {
-			v.add(po, f, v.undeclaredCluster(cluster), v.declaredClusters())
-		} else {
-			v.add(po, "metadata.name", fmt.Sprintf("the Preset's cluster defaults to its name, and %s", v.undeclaredCluster(cluster)),
-				v.declaredClusters()+"; or set the Preset's cluster")
-		}
+	if o.origin.Preset == "" {
+		v.add(o, field, v.undeclaredCluster(cluster), v.declaredClusters())
+		return
 	}
-	for _, ca := range v.t.CAs {
-		if ca.Spec.Secret != nil {
-			check(object{KindCertificateAuthority, ca.Metadata.Name, ca.Origin}, "spec.secret.cluster", ca.Spec.Secret.Cluster)
-		}
+	key := presetCluster{o.origin.Preset, cluster}
+	if v.presetClustersReported[key] {
+		return
 	}
-	for _, c := range v.t.Certificates {
-		check(object{KindCertificate, c.Metadata.Name, c.Origin}, "spec.secret.cluster", c.Spec.Secret.Cluster)
+	if v.presetClustersReported == nil {
+		v.presetClustersReported = map[presetCluster]bool{}
 	}
-	for _, kp := range v.t.KeyPairs {
-		check(object{KindKeyPair, kp.Metadata.Name, kp.Origin}, "spec.secret.cluster", kp.Spec.Secret.Cluster)
+	v.presetClustersReported[key] = true
+	p := v.t.Preset(o.origin.Preset)
+	if p == nil {
+		return
 	}
-	for _, k := range v.t.Kubeconfigs {
-		o := object{KindKubeconfig, k.Metadata.Name, k.Origin}
-		check(o, "spec.secret.cluster", k.Spec.Secret.Cluster)
-		// A kcp workspace path (root:org:team) is not an overlay gitca delivers to by name.
-		if a := k.Spec.Authorization; a != nil && a.ClusterRoleBindings != nil && !strings.Contains(a.ClusterRoleBindings.Cluster, ":") {
-			check(o, "spec.authorization.clusterRoleBindings.cluster", a.ClusterRoleBindings.Cluster)
-		}
-	}
-	for _, b := range v.t.TrustBundles {
-		o := object{KindTrustBundle, b.Metadata.Name, b.Origin}
-		if b.Spec.ConfigMap != nil {
-			check(o, "spec.configMap.cluster", b.Spec.ConfigMap.Cluster)
-		}
-		if b.Spec.Secret != nil {
-			check(o, "spec.secret.cluster", b.Spec.Secret.Cluster)
-		}
+	po := object{kind: KindPreset, name: p.Metadata.Name, origin: p.Origin}
+	if f := presetClusterField(p, cluster); f != "" {
+		v.add(po, f, v.undeclaredCluster(cluster), v.declaredClusters())
+	} else {
+		v.add(po, "metadata.name", fmt.Sprintf("the Preset's cluster defaults to its name, and %s", v.undeclaredCluster(cluster)),
+			v.declaredClusters()+"; or set the Preset's cluster")
 	}
 }
+
+type presetCluster struct{ preset, cluster string }
 
 func (v *validator) undeclaredCluster(name string) string {
 	return fmt.Sprintf("cluster %q is not declared in the Config, did you mean %q?", name, closest(name, v.clusterNames()))

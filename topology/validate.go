@@ -37,7 +37,6 @@ func (t *Topology) validate() ErrorList {
 	v.trustBundles()
 	v.rotations()
 	v.deliveries()
-	v.clusterRefs()
 	v.errs.Sort()
 	return v.errs
 }
@@ -45,6 +44,9 @@ func (t *Topology) validate() ErrorList {
 type validator struct {
 	t    *Topology
 	errs ErrorList
+	// presetClustersReported holds the undeclared clusters already reported
+	// for each Preset: its generated objects share one mistake.
+	presetClustersReported map[presetCluster]bool
 }
 
 // object identifies what an error is about, so errors in objects a preset
@@ -523,8 +525,12 @@ func (v *validator) kubeconfigs() {
 		if s.Authorization != nil && s.Authorization.ClusterRoleBindings != nil {
 			b := s.Authorization.ClusterRoleBindings
 			const f = "spec.authorization.clusterRoleBindings"
-			if b.Cluster == "" {
+			switch {
+			case b.Cluster == "":
 				v.add(o, f+".cluster", "cluster is required", "a cluster overlay name, or a kcp workspace path such as root:org:team")
+			case !strings.Contains(b.Cluster, ":"):
+				// A kcp workspace path (root:org:team) is not an overlay gitca delivers to by name.
+				v.declaredCluster(o, f+".cluster", b.Cluster)
 			}
 			if len(b.ClusterRoles) == 0 {
 				v.add(o, f+".clusterRoles", "at least one ClusterRole is required", "")
@@ -756,6 +762,8 @@ func (v *validator) secretRef(o object, field string, r SecretRef) {
 		v.add(o, field+".cluster", "cluster is required: the overlay that receives it", "a cluster of the Config's spec.clusters; any name when it lists none")
 	case !isDNS1123Subdomain(r.Cluster):
 		v.add(o, field+".cluster", fmt.Sprintf("invalid cluster name %q", r.Cluster), allowedName)
+	default:
+		v.declaredCluster(o, field+".cluster", r.Cluster)
 	}
 	if !isDNS1123Label(r.Namespace) {
 		v.add(o, field+".namespace", fmt.Sprintf("invalid namespace %q", r.Namespace), allowedNamespace)
